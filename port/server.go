@@ -1,0 +1,502 @@
+// Package port serves the Erlang port protocol (docs/port-protocol.md):
+// length-prefixed JSON requests on stdin, replies on stdout, dispatched onto
+// the registry package's Client.Sign and Client.Verify.
+package port
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/signing"
+)
+
+// Backend performs the registry operations; *registry.Client is one.
+type Backend interface {
+	Sign(ctx context.Context, req registry.SignRequest) (*registry.SignResult, error)
+	Verify(ctx context.Context, req registry.VerifyRequest) (*registry.VerifyResult, error)
+}
+
+// DefaultShutdownGrace bounds the wait for in-flight replies after stdin EOF.
+const DefaultShutdownGrace = 2 * time.Second
+
+// Config configures Serve. The zero value serves with the defaults.
+type Config struct {
+	// MaxFrameBytes bounds one request frame; 0 means DefaultMaxFrameBytes.
+	MaxFrameBytes int
+	// Version is the program version the "version" op reports.
+	Version string
+	// MaxConcurrent bounds requests handled at once; 0 means 16.
+	MaxConcurrent int
+	// MaxTimeout caps a request's timeout_ms; 0 means DefaultMaxTimeout.
+	MaxTimeout time.Duration
+	// Registry is the base for the port's registry clients, one per
+	// allow_insecure_registry setting. An empty SignatureRepository is
+	// taken from COSIGN_REPOSITORY; a nil Logf from Config.Logf.
+	Registry registry.Options
+	// NewBackend builds a backend from options; nil means registry.New.
+	NewBackend func(registry.Options) Backend
+	// LoadPrivateKey loads a signing key; nil means signing.LoadPrivateKey
+	// with the password from COSIGN_PASSWORD only (stdin is the port).
+	LoadPrivateKey func(path string) (*signing.Signer, error)
+	// LoadPublicKey loads a verification key; nil means signing.LoadPublicKey.
+	LoadPublicKey func(path string) (*signing.Verifier, error)
+	// DefaultSignKey is used when neither the request's sign_key nor
+	// OCIBUILD_SIGN_KEY names a key (the CLI passes its config's sign_key).
+	DefaultSignKey string
+	// Getenv reads OCIBUILD_SIGN_KEY and COSIGN_REPOSITORY; nil means os.Getenv.
+	Getenv func(string) string
+	// ShutdownGrace bounds the wait for in-flight replies after stdin EOF;
+	// 0 means DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+	// Logf receives diagnostics (stderr in the CLI); nil discards them.
+	Logf func(format string, args ...any)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = defaultConcurrency
+	}
+	if c.MaxTimeout <= 0 {
+		c.MaxTimeout = DefaultMaxTimeout
+	}
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	if c.NewBackend == nil {
+		c.NewBackend = func(o registry.Options) Backend { return registry.New(o) }
+	}
+	if c.LoadPrivateKey == nil {
+		c.LoadPrivateKey = func(path string) (*signing.Signer, error) {
+			return signing.LoadPrivateKey(path, signing.EnvPassword(nil))
+		}
+	}
+	if c.LoadPublicKey == nil {
+		c.LoadPublicKey = signing.LoadPublicKey
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Registry.SignatureRepository == "" {
+		c.Registry.SignatureRepository = c.Getenv("COSIGN_REPOSITORY")
+	}
+	if c.Registry.Logf == nil {
+		c.Registry.Logf = c.Logf
+	}
+	return c
+}
+
+// Serve reads request frames from in and writes reply frames to out until
+// in ends. At EOF (or when ctx is cancelled) it cancels the requests in
+// flight, waits up to Config.ShutdownGrace for their replies and returns.
+// It returns nil at a clean EOF, an error wrapping ErrTruncatedFrame when in
+// ends inside a frame, the write error when out breaks, or ctx's error.
+func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
+	cfg = cfg.withDefaults()
+	s := &server{
+		cfg:      cfg,
+		keys:     newKeyCache(cfg.LoadPrivateKey),
+		backends: map[bool]Backend{},
+		running:  make(chan struct{}, cfg.MaxConcurrent),
+		admitted: make(chan struct{}, maxAdmittedRequests),
+	}
+	serveCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.out = &frameWriter{w: out, onError: func(err error) { cancel(err) }}
+
+	type readResult struct {
+		frame []byte
+		err   error
+	}
+	frames := make(chan readResult)
+	reader := newFrameReader(in, cfg.MaxFrameBytes)
+	go func() {
+		for {
+			frame, err := reader.Next()
+			select {
+			case frames <- readResult{frame, err}:
+			case <-serveCtx.Done():
+				return
+			}
+			var tooLarge *FrameTooLargeError
+			if err != nil && !errors.As(err, &tooLarge) {
+				return
+			}
+		}
+	}()
+
+	for {
+		select {
+		case <-serveCtx.Done():
+			s.shutdown(cancel)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("writing a reply: %w", context.Cause(serveCtx))
+		case r := <-frames:
+			var tooLarge *FrameTooLargeError
+			switch {
+			case r.err == nil:
+				s.dispatch(serveCtx, r.frame)
+			case errors.As(r.err, &tooLarge):
+				cfg.Logf("port: refused a request: %v", r.err)
+				s.replyError(nil, CodeFrameTooLarge, r.err.Error(), false)
+			case errors.Is(r.err, io.EOF):
+				s.shutdown(cancel)
+				return nil
+			default:
+				cfg.Logf("port: stopping: %v", r.err)
+				s.shutdown(cancel)
+				return r.err
+			}
+		}
+	}
+}
+
+type server struct {
+	cfg  Config
+	out  *frameWriter
+	keys *keyCache
+
+	backendsMu sync.Mutex
+	backends   map[bool]Backend
+
+	running  chan struct{} // semaphore: requests being handled
+	admitted chan struct{} // semaphore: requests read but not yet answered
+	inFlight sync.WaitGroup
+}
+
+// shutdown cancels work in flight and waits a bounded time for its replies,
+// so a stuck handler or a blocked stdout never keeps the process alive.
+func (s *server) shutdown(cancel context.CancelCauseFunc) {
+	cancel(context.Canceled)
+	done := make(chan struct{})
+	go func() { s.inFlight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownGrace):
+		s.cfg.Logf("port: giving up on requests still running after %s", s.cfg.ShutdownGrace)
+	}
+	s.out.close()
+}
+
+// dispatch answers protocol errors and version at once and runs the other
+// ops in their own goroutine.
+func (s *server) dispatch(ctx context.Context, frame []byte) {
+	req, perr := parseRequest(frame, s.cfg.MaxTimeout)
+	if perr != nil {
+		s.cfg.Logf("port: refused request %s: %s", idText(perr.id), perr)
+		s.replyError(perr.id, perr.code, perr.message, false)
+		return
+	}
+	if req.op == "version" {
+		s.reply(versionReply{replyHead: okHead(req.id), Version: s.cfg.Version, Protocol: ProtocolVersion})
+		return
+	}
+	select {
+	case s.admitted <- struct{}{}:
+	case <-ctx.Done():
+		s.replyFailure(req, ctx.Err())
+		return
+	}
+	s.inFlight.Add(1)
+	go func() {
+		defer s.inFlight.Done()
+		defer func() { <-s.admitted }()
+		select {
+		case s.running <- struct{}{}:
+		case <-ctx.Done():
+			s.replyFailure(req, ctx.Err())
+			return
+		}
+		defer func() { <-s.running }()
+		s.handle(ctx, req)
+	}()
+}
+
+func (s *server) handle(ctx context.Context, req *request) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Logf("port: request %s (%s) panicked: %v\n%s", idText(req.id), req.op, p, debug.Stack())
+			s.replyError(req.id, CodeInternal, fmt.Sprintf("internal error while handling %s", req.op), false)
+		}
+	}()
+	if req.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.timeout)
+		defer cancel()
+	}
+	switch req.op {
+	case "sign":
+		s.sign(ctx, req)
+	case "verify":
+		s.verify(ctx, req)
+	case "public_key":
+		s.publicKey(req)
+	default:
+		s.replyError(req.id, CodeInternal, "no handler for op "+req.op, false)
+	}
+}
+
+func (s *server) sign(ctx context.Context, req *request) {
+	signer, ok := s.signer(req)
+	if !ok {
+		return
+	}
+	res, err := s.backend(req.allowInsecure).Sign(ctx, registry.SignRequest{
+		Reference:   req.reference,
+		Digest:      req.digest,
+		Signer:      signer,
+		Annotations: req.annotations,
+		Recursive:   req.recursive,
+	})
+	if err == nil && res == nil {
+		err = errors.New("registry returned no result")
+	}
+	if err != nil {
+		s.replyFailure(req, err)
+		return
+	}
+	s.reply(signReply{replyHead: okHead(req.id), SignResult: res, Warning: signer.Warning()})
+}
+
+func (s *server) verify(ctx context.Context, req *request) {
+	verifier, err := s.cfg.LoadPublicKey(req.publicKey)
+	if err != nil {
+		s.replyFailure(req, err)
+		return
+	}
+	res, err := s.backend(req.allowInsecure).Verify(ctx, registry.VerifyRequest{
+		Reference:   req.reference,
+		Digest:      req.digest,
+		Verifier:    verifier,
+		Annotations: req.annotations,
+	})
+	if err == nil && (res == nil || res.Valid == 0) {
+		err = &registry.Error{Op: "verify", Ref: req.reference, Code: CodeVerifyFailed, Err: errors.New("no valid signature")}
+	}
+	if err != nil {
+		code, _ := registry.ErrorCode(err)
+		if code == CodeVerifyFailed && res != nil && len(res.Signatures) > 0 {
+			s.replyError(req.id, code, err.Error()+": "+layerReasons(res), false)
+			s.logFailure(req, code, err.Error())
+			return
+		}
+		s.replyFailure(req, err)
+		return
+	}
+	s.reply(verifyReply{replyHead: okHead(req.id), VerifyResult: res})
+}
+
+func (s *server) publicKey(req *request) {
+	signer, ok := s.signer(req)
+	if !ok {
+		return
+	}
+	pemBytes, err := signer.Verifier().PublicKeyPEM()
+	if err != nil {
+		s.replyFailure(req, err)
+		return
+	}
+	s.reply(publicKeyReply{replyHead: okHead(req.id), PublicKey: string(pemBytes), Algorithm: string(signer.Algorithm())})
+}
+
+// signer resolves the key (request sign_key > OCIBUILD_SIGN_KEY >
+// Config.DefaultSignKey) through the key cache; on failure it has replied.
+func (s *server) signer(req *request) (*signing.Signer, bool) {
+	path := req.signKey
+	if path == "" {
+		path = s.cfg.Getenv("OCIBUILD_SIGN_KEY")
+	}
+	if path == "" {
+		path = s.cfg.DefaultSignKey
+	}
+	if path == "" {
+		s.replyError(req.id, CodeInvalidRequest, `no sign_key in the request and OCIBUILD_SIGN_KEY is not set`, false)
+		return nil, false
+	}
+	signer, err := s.keys.get(path)
+	if err != nil {
+		s.replyFailure(req, err)
+		return nil, false
+	}
+	return signer, true
+}
+
+// backend returns the port's client for one allow_insecure_registry
+// setting, so tokens and connections are reused across requests.
+func (s *server) backend(allowInsecure bool) Backend {
+	allowInsecure = allowInsecure || s.cfg.Registry.AllowInsecure
+	s.backendsMu.Lock()
+	defer s.backendsMu.Unlock()
+	b := s.backends[allowInsecure]
+	if b == nil {
+		opts := s.cfg.Registry
+		opts.AllowInsecure = allowInsecure
+		b = s.cfg.NewBackend(opts)
+		s.backends[allowInsecure] = b
+	}
+	return b
+}
+
+// layerReasons lists why each signature layer was refused.
+func layerReasons(res *registry.VerifyResult) string {
+	var parts []string
+	for _, c := range res.Signatures {
+		if c.Valid {
+			continue
+		}
+		reason := c.Error
+		if reason == "" {
+			reason = "not valid"
+		}
+		parts = append(parts, fmt.Sprintf("layer %d (%s): %s", c.Layer, c.Digest, reason))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// replyFailure sends err with its stable code.
+func (s *server) replyFailure(req *request, err error) {
+	code, retryable := registry.ErrorCode(err)
+	if code == "" {
+		code = CodeInternal
+	}
+	s.logFailure(req, code, err.Error())
+	s.replyError(req.id, code, err.Error(), retryable)
+}
+
+func (s *server) logFailure(req *request, code, message string) {
+	s.cfg.Logf("port: request %s (%s) failed: %s: %s", idText(req.id), req.op, code, message)
+}
+
+// Reply shapes. Every reply starts with id and ok.
+type replyHead struct {
+	ID json.RawMessage `json:"id"`
+	OK bool            `json:"ok"`
+}
+
+func okHead(id json.RawMessage) replyHead { return replyHead{ID: id, OK: true} }
+
+type errorBody struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+}
+
+type errorReply struct {
+	replyHead
+	Error errorBody `json:"error"`
+}
+
+type versionReply struct {
+	replyHead
+	Version  string `json:"version"`
+	Protocol int    `json:"protocol"`
+}
+
+type signReply struct {
+	replyHead
+	*registry.SignResult
+	// Warning says when verifiers need extra flags (P-384/P-521 keys).
+	Warning string `json:"warning,omitempty"`
+}
+
+type verifyReply struct {
+	replyHead
+	*registry.VerifyResult
+}
+
+type publicKeyReply struct {
+	replyHead
+	PublicKey string `json:"public_key"`
+	Algorithm string `json:"algorithm"`
+}
+
+func (s *server) replyError(id json.RawMessage, code, message string, retryable bool) {
+	s.reply(errorReply{replyHead: replyHead{ID: id}, Error: errorBody{Code: code, Message: message, Retryable: retryable}})
+}
+
+func (s *server) reply(v any) {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		s.cfg.Logf("port: encoding a reply: %v", err)
+		var id json.RawMessage
+		if h, ok := replyID(v); ok {
+			id = h
+		}
+		payload, _ = json.Marshal(errorReply{replyHead: replyHead{ID: id}, Error: errorBody{Code: CodeInternal, Message: "could not encode the reply"}})
+	}
+	s.out.write(payload)
+}
+
+func replyID(v any) (json.RawMessage, bool) {
+	switch r := v.(type) {
+	case signReply:
+		return r.ID, true
+	case verifyReply:
+		return r.ID, true
+	case publicKeyReply:
+		return r.ID, true
+	case versionReply:
+		return r.ID, true
+	case errorReply:
+		return r.ID, true
+	}
+	return nil, false
+}
+
+// idText renders an id for logs.
+func idText(id json.RawMessage) string {
+	if id == nil {
+		return "null"
+	}
+	return string(id)
+}
+
+// frameWriter serialises reply frames: one Write per frame under a mutex,
+// so frames from concurrent handlers never interleave.
+type frameWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	buf     []byte
+	failed  bool
+	closed  atomic.Bool
+	onError func(error)
+}
+
+func (f *frameWriter) write(payload []byte) {
+	if f.closed.Load() {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed || f.closed.Load() {
+		return
+	}
+	f.buf = appendFrame(f.buf[:0], payload)
+	if _, err := f.w.Write(f.buf); err != nil {
+		f.failed = true
+		f.onError(err)
+	}
+	if cap(f.buf) > 1<<20 {
+		f.buf = nil // do not pin one huge reply's buffer
+	}
+}
+
+// close drops later replies: Serve has returned and out is the caller's again.
+func (f *frameWriter) close() { f.closed.Store(true) }
