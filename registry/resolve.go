@@ -1,0 +1,166 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// parseReference parses an image reference with a clear error.
+func parseReference(ref string) (name.Reference, error) {
+	if strings.TrimSpace(ref) == "" {
+		return nil, &Error{Op: "parse reference", Code: CodeInvalidReference, detail: "no image reference given"}
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, &Error{Op: "parse reference", Ref: ref, Code: CodeInvalidReference, Err: err,
+			detail: "not a valid image reference (want registry/repository[:tag][@sha256:<hex>])"}
+	}
+	return r, nil
+}
+
+func parseRepository(repo string) (name.Repository, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return name.Repository{}, &Error{Op: "parse signature repository", Ref: repo, Code: CodeInvalidReference, Err: err,
+			detail: "not a valid repository (want registry/repository)"}
+	}
+	return r, nil
+}
+
+// checkDigest validates a sha256 digest string.
+func checkDigest(op, ref, d string) error {
+	h, err := v1.NewHash(d)
+	if err != nil || h.Algorithm != "sha256" {
+		return &Error{Op: op, Ref: ref, Code: CodeInvalidReference,
+			detail: fmt.Sprintf("%q is not a sha256 digest (want sha256:<64 hex>)", d)}
+	}
+	return nil
+}
+
+// subject is a resolved manifest or index.
+type subject struct {
+	digest    string
+	mediaType types.MediaType
+	body      []byte // set when fetched with GET
+}
+
+func (s subject) isIndex() bool {
+	return s.mediaType == types.OCIImageIndex || s.mediaType == types.DockerManifestList
+}
+
+// resolve turns ref (or an explicit digest, which wins) into a digest. With
+// fetch it GETs the manifest (needed to walk an index); otherwise a HEAD
+// suffices.
+func (c *Client) resolve(ctx context.Context, conn *repoConn, ref name.Reference, digest string, fetch bool) (subject, error) {
+	byDigest := digest != ""
+	target := digest
+	if !byDigest {
+		if d, ok := ref.(name.Digest); ok {
+			byDigest, target = true, d.DigestStr()
+		} else {
+			target = ref.Identifier()
+		}
+	}
+	display := conn.repo.Name() + ":" + target
+	if byDigest {
+		display = conn.repo.Name() + "@" + target
+		if err := checkDigest("resolve", display, target); err != nil {
+			return subject{}, err
+		}
+	}
+	method := http.MethodHead
+	if fetch {
+		method = http.MethodGet
+	}
+	for {
+		resp, err := conn.do(ctx, request{op: "resolve", ref: display, method: method,
+			url: conn.url("manifests", target), accept: manifestAccept, ok: []int{http.StatusOK}, readBody: method == http.MethodGet})
+		if err != nil {
+			if e, ok := err.(*Error); ok && e.Code == CodeNotFound && e.detail == "" {
+				e.detail = "no such manifest in " + conn.repo.Name()
+			}
+			return subject{}, err
+		}
+		s := subject{mediaType: types.MediaType(strings.TrimSpace(strings.Split(resp.header.Get("Content-Type"), ";")[0]))}
+		if method == http.MethodGet {
+			s.body = resp.body
+			s.digest = sha256Digest(resp.body)
+			var probe struct {
+				MediaType types.MediaType `json:"mediaType"`
+			}
+			if json.Unmarshal(resp.body, &probe) == nil && probe.MediaType != "" {
+				s.mediaType = probe.MediaType
+			}
+			if byDigest && s.digest != target {
+				return subject{}, &Error{Op: "resolve", Ref: display, Code: CodeRegistryError,
+					detail: "the registry returned a manifest whose digest is " + s.digest}
+			}
+			return s, nil
+		}
+		hdr := resp.header.Get("Docker-Content-Digest")
+		switch {
+		case byDigest:
+			s.digest = target
+		case checkDigest("", "", hdr) == nil:
+			s.digest = hdr
+		default:
+			// No usable Docker-Content-Digest: compute it from the bytes.
+			method = http.MethodGet
+			continue
+		}
+		return s, nil
+	}
+}
+
+// subjects returns the digests to sign: the requested one first and, with
+// recursive on an index, every child manifest (nested indexes walked, each
+// digest once).
+func (c *Client) subjects(ctx context.Context, conn *repoConn, ref name.Reference, digest string, recursive bool) ([]string, error) {
+	root, err := c.resolve(ctx, conn, ref, digest, recursive)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{root.digest}
+	if !recursive || !root.isIndex() {
+		return out, nil
+	}
+	seen := map[string]bool{root.digest: true}
+	queue := []subject{root}
+	for len(queue) > 0 {
+		idx := queue[0]
+		queue = queue[1:]
+		var im v1.IndexManifest
+		if err := json.Unmarshal(idx.body, &im); err != nil {
+			return nil, &Error{Op: "read index", Ref: conn.repo.Name() + "@" + idx.digest, Code: CodeRegistryError,
+				Err: err, detail: "index does not parse"}
+		}
+		for _, child := range im.Manifests {
+			d := child.Digest.String()
+			if seen[d] {
+				continue
+			}
+			switch child.MediaType {
+			case types.OCIImageIndex, types.DockerManifestList:
+				seen[d] = true
+				out = append(out, d)
+				dref := conn.repo.Digest(d)
+				nested, err := c.resolve(ctx, conn, dref, d, true)
+				if err != nil {
+					return nil, err
+				}
+				queue = append(queue, nested)
+			case types.OCIManifestSchema1, types.DockerManifestSchema2:
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,145 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Cosign's legacy signature layout (docs: cosign-format.md §1).
+const (
+	SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	SignatureAnnotation    = "dev.cosignproject.cosign/signature"
+	BundleAnnotation       = "dev.sigstore.cosign/bundle"
+
+	// maxSignatureLayers is cosign's reader limit; a longer manifest would
+	// make every cosign verify of the image fail.
+	maxSignatureLayers = 1000
+	// maxPayloadBytes is cosign's default COSIGN_MAX_ATTACHMENT_SIZE.
+	maxPayloadBytes = 128 << 20
+)
+
+// SignatureTag is the tag cosign stores signatures of digest under:
+// "sha256:<hex>" → "sha256-<hex>.sig".
+func SignatureTag(digest string) string {
+	return strings.Replace(digest, ":", "-", 1) + ".sig"
+}
+
+func sha256Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// existingSignatures is a .sig manifest as read from the registry.
+type existingSignatures struct {
+	digest    string
+	mediaType types.MediaType
+	manifest  v1.Manifest
+	// rawLayers keeps every existing layer descriptor exactly as written, so
+	// fields unknown to go-containerregistry survive an append.
+	rawLayers []json.RawMessage
+}
+
+func parseSignatureManifest(body []byte, contentType string) (*existingSignatures, error) {
+	var raw struct {
+		Layers []json.RawMessage `json:"layers"`
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("signature manifest is not JSON: %v", err)
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("signature manifest is not JSON: %v", err)
+	}
+	mt := m.MediaType
+	if mt == "" {
+		mt = types.MediaType(strings.TrimSpace(strings.Split(contentType, ";")[0]))
+	}
+	switch mt {
+	case types.OCIManifestSchema1, types.DockerManifestSchema2:
+	case "":
+		mt = types.OCIManifestSchema1
+	default:
+		return nil, fmt.Errorf("the signature tag holds a %s, not an image manifest", mt)
+	}
+	if len(raw.Layers) != len(m.Layers) {
+		return nil, fmt.Errorf("signature manifest layers do not parse")
+	}
+	return &existingSignatures{digest: sha256Digest(body), mediaType: mt, manifest: m, rawLayers: raw.Layers}, nil
+}
+
+// manifestJSON mirrors v1.Manifest field for field (same JSON order) with
+// layers as raw JSON, so old layers are copied byte-for-byte and a cosign
+// manifest re-marshals to exactly what cosign pushed.
+type manifestJSON struct {
+	SchemaVersion int64             `json:"schemaVersion"`
+	MediaType     types.MediaType   `json:"mediaType,omitempty"`
+	Config        v1.Descriptor     `json:"config"`
+	Layers        []json.RawMessage `json:"layers"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+	Subject       *v1.Descriptor    `json:"subject,omitempty"`
+	ArtifactType  string            `json:"artifactType,omitempty"`
+}
+
+// configMediaType is the image config type matching a manifest type.
+func configMediaType(manifestType types.MediaType) types.MediaType {
+	if manifestType == types.DockerManifestSchema2 {
+		return types.DockerConfigJSON
+	}
+	return types.OCIConfigJSON
+}
+
+// canonicalConfig is the config go-containerregistry's mutate.Append writes
+// when layers are appended to empty.Image: zero times, one history entry and
+// one diff_id (= the uncompressed payload digest) per layer.
+func canonicalConfig(diffIDs []v1.Hash) ([]byte, error) {
+	cf := v1.ConfigFile{
+		RootFS:  v1.RootFS{Type: "layers", DiffIDs: diffIDs},
+		History: make([]v1.History, len(diffIDs)),
+	}
+	return json.Marshal(cf)
+}
+
+// extendConfig appends one layer to an existing image config the way
+// mutate.Append does; ok is false when raw is not an image config at all.
+func extendConfig(raw []byte, layer v1.Hash) (out []byte, ok bool, err error) {
+	var cf v1.ConfigFile
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if dec.Decode(&cf) != nil || cf.RootFS.Type != "layers" {
+		return nil, false, nil
+	}
+	cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, layer)
+	cf.History = append(cf.History, v1.History{})
+	out, err = json.Marshal(cf)
+	return out, true, err
+}
+
+// layerDescriptor is the new signature layer.
+func layerDescriptor(payload []byte, annotations map[string]string) ([]byte, v1.Descriptor, error) {
+	h, err := v1.NewHash(sha256Digest(payload))
+	if err != nil {
+		return nil, v1.Descriptor{}, err
+	}
+	d := v1.Descriptor{MediaType: SimpleSigningMediaType, Size: int64(len(payload)), Digest: h, Annotations: annotations}
+	b, err := json.Marshal(d)
+	return b, d, err
+}
+
+// buildManifest returns old layers + the new one under config.
+func buildManifest(old *existingSignatures, mt types.MediaType, config v1.Descriptor, newLayer []byte) ([]byte, error) {
+	m := manifestJSON{SchemaVersion: 2, MediaType: mt, Config: config}
+	if old != nil {
+		m.Layers = append(m.Layers, old.rawLayers...)
+		m.Annotations = old.manifest.Annotations
+		m.Subject = old.manifest.Subject
+		m.ArtifactType = old.manifest.ArtifactType
+	}
+	m.Layers = append(m.Layers, json.RawMessage(newLayer))
+	return json.Marshal(m)
+}

@@ -1,0 +1,173 @@
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/ocisign/ocisign/signing"
+)
+
+// parallelBlobReads bounds concurrent signature layer downloads.
+const parallelBlobReads = 8
+
+// Verify checks every layer of the image's .sig manifest against the key,
+// the digest claim and the required annotations, as cosign verify --key
+// does. The result is non-nil whenever signatures were read, also when the
+// error is verification_failed.
+func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, error) {
+	if req.Verifier == nil {
+		return nil, &Error{Op: "verify", Ref: req.Reference, Code: CodeInvalidRequest, detail: "no public key given"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	ref, err := parseReference(req.Reference)
+	if err != nil {
+		return nil, err
+	}
+	subjRepo := ref.Context()
+	sigRepo, err := c.signatureRepository(subjRepo)
+	if err != nil {
+		return nil, err
+	}
+	subjConn, err := c.conn(ctx, "resolve", subjRepo, false)
+	if err != nil {
+		return nil, err
+	}
+	sigConn := subjConn
+	if sigRepo.Name() != subjRepo.Name() {
+		if sigConn, err = c.conn(ctx, "connect", sigRepo, false); err != nil {
+			return nil, err
+		}
+	}
+	subj, err := c.resolve(ctx, subjConn, ref, req.Digest, false)
+	if err != nil {
+		return nil, err
+	}
+	tag := SignatureTag(subj.digest)
+	sigRef := sigConn.repo.Tag(tag).Name()
+	result := &VerifyResult{Digest: subj.digest, SignatureRef: sigRef, Signatures: []SignatureCheck{}}
+
+	existing, err := c.readSignatures(ctx, sigConn, sigRef, tag)
+	if err != nil {
+		return nil, err
+	}
+	if existing == nil {
+		return result, &Error{Op: "verify", Ref: subjRepo.Name() + "@" + subj.digest, Code: CodeVerificationFailed,
+			detail: "no signatures found (no " + sigRef + ")"}
+	}
+	layers := existing.manifest.Layers
+	if len(layers) > maxSignatureLayers {
+		return result, &Error{Op: "verify", Ref: sigRef, Code: CodeVerificationFailed,
+			detail: fmt.Sprintf("the signature manifest has %d layers, more than the %d cosign reads", len(layers), maxSignatureLayers)}
+	}
+
+	result.Signatures = make([]SignatureCheck, len(layers))
+	sem := make(chan struct{}, parallelBlobReads)
+	var wg sync.WaitGroup
+	for i := range layers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			result.Signatures[i] = c.checkLayer(ctx, sigConn, sigRef, i, existing, subj.digest, req)
+		}()
+	}
+	wg.Wait()
+
+	var reasons []string
+	for _, s := range result.Signatures {
+		if s.Valid {
+			result.Valid++
+		} else {
+			reasons = append(reasons, fmt.Sprintf("layer %d: %s", s.Layer, s.Error))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return result, transportError(ctx, "verify", sigRef, err, 0, sigConn.allowHTTP, c.timeoutDesc())
+	}
+	if result.Valid == 0 {
+		return result, &Error{Op: "verify", Ref: subjRepo.Name() + "@" + subj.digest, Code: CodeVerificationFailed,
+			detail: "no matching signatures: " + strings.Join(reasons, "; ")}
+	}
+	return result, nil
+}
+
+// checkLayer gives the verdict on one signature layer.
+func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, i int, existing *existingSignatures,
+	digest string, req VerifyRequest) SignatureCheck {
+	l := existing.manifest.Layers[i]
+	check := SignatureCheck{Layer: i, Digest: l.Digest.String()}
+	fail := func(format string, args ...any) SignatureCheck {
+		check.Error = fmt.Sprintf(format, args...)
+		return check
+	}
+	if l.Digest.Algorithm != "sha256" {
+		return fail("layer digest %s is not sha256", l.Digest)
+	}
+	if l.Size > maxPayloadBytes {
+		return fail("payload of %d bytes is larger than the %d bytes cosign accepts", l.Size, maxPayloadBytes)
+	}
+	sigB64, ok := l.Annotations[SignatureAnnotation]
+	if !ok {
+		return fail("no %s annotation", SignatureAnnotation)
+	}
+	resp, err := conn.do(ctx, request{op: "read signature layer", ref: sigRef + " (" + l.Digest.String() + ")",
+		method: http.MethodGet, url: conn.url("blobs", l.Digest.String()), ok: []int{http.StatusOK},
+		readBody: true, maxBody: maxPayloadBytes})
+	if err != nil {
+		return fail("%v", err)
+	}
+	payload := resp.body
+	if sha256Digest(payload) != l.Digest.String() {
+		return fail("payload blob does not match its digest %s", l.Digest)
+	}
+	check.Payload = string(payload)
+	sig, err := base64.StdEncoding.Strict().DecodeString(sigB64)
+	if err != nil {
+		return fail("signature annotation is not standard base64: %v", err)
+	}
+	if err := req.Verifier.Verify(payload, sig); err != nil {
+		return fail("%v", err)
+	}
+	if bundle, ok := l.Annotations[BundleAnnotation]; ok && req.BundleCheck != nil {
+		entry, err := req.BundleCheck(bundle, payload, sig)
+		switch {
+		case err != nil && req.RequireTlog:
+			return fail("transparency log bundle: %v", err)
+		case err != nil:
+			c.logf("%s layer %d: ignoring transparency log bundle that does not verify: %v", sigRef, i, err)
+		case entry != nil:
+			idx := entry.LogIndex
+			check.LogIndex, check.LogUUID = &idx, entry.UUID
+		}
+	} else if req.RequireTlog {
+		if !ok {
+			return fail("no transparency log bundle (%s) and one is required", BundleAnnotation)
+		}
+		return fail("a transparency log bundle is required but no bundle check is configured")
+	}
+	p, err := signing.ParsePayload(payload)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if got := p.Critical.Image.DockerManifestDigest; got != digest {
+		return fail("signature is for %s, not %s", got, digest)
+	}
+	for k, want := range req.Annotations {
+		got, ok := p.Optional[k]
+		if !ok {
+			return fail("annotation %q missing from the payload", k)
+		}
+		if s, isString := got.(string); !isString || s != want {
+			return fail("annotation %q is %v, want %q", k, got, want)
+		}
+	}
+	check.Valid = true
+	return check
+}
