@@ -2,6 +2,8 @@ package signing
 
 import (
 	"crypto"
+	"crypto/dsa"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -56,6 +58,21 @@ func GenerateSigner() (*Signer, error) {
 // Algorithm reports the scheme this signer uses.
 func (s *Signer) Algorithm() Algorithm { return s.algorithm }
 
+// Warning is "" for keys every cosign verifier accepts by default. P-384 and
+// P-521 signatures hash with SHA-384/SHA-512, which verifiers only check when
+// told to, so callers should show this text to the user.
+func (s *Signer) Warning() string {
+	switch s.algorithm {
+	case ECDSAP384SHA384:
+		return "ECDSA P-384 keys sign over SHA-384: verifiers need `cosign verify --signature-digest-algorithm sha384` " +
+			"(Kyverno signatureAlgorithm: sha384, policy-controller hashAlgorithm: sha384); a P-256 key works everywhere by default"
+	case ECDSAP521SHA512:
+		return "ECDSA P-521 keys sign over SHA-512: verifiers need `cosign verify --signature-digest-algorithm sha512` " +
+			"(Kyverno signatureAlgorithm: sha512, policy-controller hashAlgorithm: sha512); a P-256 key works everywhere by default"
+	}
+	return ""
+}
+
 // Verifier returns the matching public-key verifier.
 func (s *Signer) Verifier() *Verifier { return s.verifier }
 
@@ -86,6 +103,9 @@ type Verifier struct {
 func NewVerifier(pub crypto.PublicKey) (*Verifier, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
+		if k.Curve == nil {
+			return nil, ErrInvalidKey.with("ECDSA public key has no curve")
+		}
 		switch k.Curve {
 		case elliptic.P256():
 			return &Verifier{pub: k, algorithm: ECDSAP256SHA256, hash: crypto.SHA256}, nil
@@ -94,16 +114,36 @@ func NewVerifier(pub crypto.PublicKey) (*Verifier, error) {
 		case elliptic.P521():
 			return &Verifier{pub: k, algorithm: ECDSAP521SHA512, hash: crypto.SHA512}, nil
 		}
-		return nil, ErrUnsupportedKey.with("ECDSA curve %s is not supported (use P-256)", k.Curve.Params().Name)
+		return nil, ErrUnsupportedKey.with("ECDSA curve %s is not supported; %s", curveName(k.Curve), supportedKeys)
 	case *rsa.PublicKey:
+		if k.N == nil {
+			return nil, ErrInvalidKey.with("RSA public key has no modulus")
+		}
 		if bits := k.N.BitLen(); bits < 2048 || bits > 4096 {
-			return nil, ErrUnsupportedKey.with("RSA key of %d bits is not supported (2048 to 4096 bits)", bits)
+			return nil, ErrUnsupportedKey.with("RSA key of %d bits is not supported: cosign verifiers accept 2048 to 4096 bits", bits)
 		}
 		return &Verifier{pub: k, algorithm: RSAPKCS1SHA256, hash: crypto.SHA256}, nil
 	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return nil, ErrInvalidKey.with("Ed25519 public key has %d bytes, want %d", len(k), ed25519.PublicKeySize)
+		}
 		return &Verifier{pub: k, algorithm: Ed25519}, nil
+	case *dsa.PublicKey:
+		return nil, ErrUnsupportedKey.with("DSA keys are not supported; %s", supportedKeys)
+	case *ecdh.PublicKey:
+		return nil, ErrUnsupportedKey.with("%s is a key-agreement key and cannot sign; %s", ecdhName(k.Curve()), supportedKeys)
 	}
-	return nil, ErrUnsupportedKey.with("key type %T is not supported", pub)
+	return nil, ErrUnsupportedKey.with("key type %T is not supported; %s", pub, supportedKeys)
+}
+
+// supportedKeys ends every "unsupported" message so users know what to use.
+const supportedKeys = "use ECDSA P-256 (recommended), RSA 2048 to 4096 bits or Ed25519"
+
+func ecdhName(c ecdh.Curve) string {
+	if c == ecdh.X25519() {
+		return "X25519"
+	}
+	return fmt.Sprintf("ECDH %v", c)
 }
 
 // Algorithm reports the scheme this verifier checks.
@@ -188,4 +228,20 @@ var (
 
 func (e *KeyError) with(format string, args ...any) *KeyError {
 	return &KeyError{Code: e.Code, Problem: fmt.Sprintf(format, args...)}
+}
+
+// at returns err naming path when err is a KeyError without one.
+func at(err error, path string) error {
+	var ke *KeyError
+	if errors.As(err, &ke) && ke.Path == "" && ke.Problem != "" {
+		return &KeyError{Code: ke.Code, Path: path, Problem: ke.Problem}
+	}
+	return err
+}
+
+func curveName(c elliptic.Curve) string {
+	if p := c.Params(); p != nil && p.Name != "" {
+		return p.Name
+	}
+	return "(unnamed)"
 }

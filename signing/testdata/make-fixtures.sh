@@ -30,6 +30,10 @@ openssl genrsa -traditional -out openssl-rsa2048-pkcs1.pem 2048
 openssl pkcs8 -topk8 -nocrypt -in openssl-rsa2048-pkcs1.pem -out openssl-rsa2048-pkcs8.pem
 openssl genrsa -out openssl-rsa4096-pkcs8.pem 4096
 openssl genrsa -traditional -out openssl-rsa8192-pkcs1.pem 8192
+# Below 1024 bits Go's x509 refuses to parse at all; ocisign must still say "unsupported size".
+openssl genrsa -traditional -out openssl-rsa512-pkcs1.pem 512
+openssl pkcs8 -topk8 -nocrypt -in openssl-rsa512-pkcs1.pem -out openssl-rsa512-pkcs8.pem
+openssl ecparam -name secp224r1 -genkey -noout -out openssl-p224-sec1.pem
 openssl genpkey -algorithm ed25519 -out openssl-ed25519-pkcs8.pem
 openssl genpkey -algorithm ed448 -out openssl-ed448-pkcs8.pem
 openssl dsaparam -out dsaparam.tmp 2048
@@ -51,6 +55,9 @@ openssl ec -in openssl-secp256k1-sec1.pem -pubout -out openssl-secp256k1.pub
 openssl rsa -in openssl-rsa2048-pkcs1.pem -pubout -out openssl-rsa2048.pub
 openssl rsa -in openssl-rsa2048-pkcs1.pem -RSAPublicKey_out -out openssl-rsa2048-pkcs1.pub
 openssl rsa -in openssl-rsa1024-pkcs8.pem -pubout -out openssl-rsa1024.pub
+openssl rsa -in openssl-rsa512-pkcs1.pem -pubout -out openssl-rsa512.pub
+openssl ec -in openssl-p224-sec1.pem -pubout -out openssl-p224.pub
+openssl pkey -in openssl-ed448-pkcs8.pem -pubout -out openssl-ed448.pub
 openssl pkey -in openssl-ed25519-pkcs8.pem -pubout -out openssl-ed25519.pub
 openssl pkey -in openssl-dsa-pkcs8.pem -pubout -out openssl-dsa.pub
 openssl req -x509 -new -key openssl-p256-sec1.pem -subj /CN=ocisign-test -days 3650 \

@@ -1,0 +1,459 @@
+package signing
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdh"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"os"
+)
+
+// MaxKeyFileSize bounds what a key file may hold. Real keys are a few KiB;
+// the limit stops a wrong path (a disk image, /dev/zero) from being read whole.
+const MaxKeyFileSize = 1 << 20
+
+// PasswordFunc supplies the password of an encrypted key. It is called only
+// when the key is encrypted.
+type PasswordFunc func() ([]byte, error)
+
+// EnvPassword reads COSIGN_PASSWORD whenever it is set, even to "" (cosign
+// does the same); otherwise it calls fallback (a TTY prompt, say), and without
+// one it fails with ErrPasswordNeeded.
+func EnvPassword(fallback PasswordFunc) PasswordFunc {
+	return func() ([]byte, error) {
+		if v, ok := os.LookupEnv("COSIGN_PASSWORD"); ok {
+			return []byte(v), nil
+		}
+		if fallback != nil {
+			return fallback()
+		}
+		return nil, ErrPasswordNeeded.with("the key is encrypted and COSIGN_PASSWORD is not set (an empty value counts as set)")
+	}
+}
+
+// PEM block types.
+const (
+	pemSigstoreEncrypted = "ENCRYPTED SIGSTORE PRIVATE KEY"
+	pemCosignEncrypted   = "ENCRYPTED COSIGN PRIVATE KEY" // cosign v1's label; cosign still loads it
+	pemPKCS8             = "PRIVATE KEY"
+	pemSEC1              = "EC PRIVATE KEY"
+	pemPKCS1             = "RSA PRIVATE KEY"
+	pemECParameters      = "EC PARAMETERS"
+	pemPKIX              = "PUBLIC KEY"
+	pemPKCS1Public       = "RSA PUBLIC KEY"
+)
+
+// LoadPrivateKey reads a private key file in any format ParsePrivateKey takes.
+func LoadPrivateKey(path string, password PasswordFunc) (*Signer, error) {
+	b, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePrivateKey(b, path, password)
+}
+
+// LoadPublicKey reads a public key file in any format ParsePublicKey takes.
+func LoadPublicKey(path string) (*Verifier, error) {
+	b, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublicKey(b, path)
+}
+
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "file does not exist"}
+		case errors.Is(err, fs.ErrPermission):
+			return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "permission denied reading the file"}
+		}
+		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "cannot open the file: " + osReason(err)}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "cannot stat the file: " + osReason(err)}
+	}
+	if st.IsDir() {
+		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "is a directory, not a key file"}
+	}
+	if st.Mode().IsRegular() && st.Size() > MaxKeyFileSize {
+		return nil, tooLarge(path)
+	}
+	// Non-regular files (pipes, devices) report no useful size: read one byte past the limit.
+	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
+	if err != nil {
+		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "cannot read the file: " + osReason(err)}
+	}
+	if len(b) > MaxKeyFileSize {
+		return nil, tooLarge(path)
+	}
+	return b, nil
+}
+
+func tooLarge(path string) *KeyError {
+	return &KeyError{Code: ErrInvalidKey.Code, Path: path,
+		Problem: fmt.Sprintf("file is larger than %d bytes, too large to be a key file", MaxKeyFileSize)}
+}
+
+// osReason drops the path an *fs.PathError repeats; the KeyError names it once.
+func osReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// ParsePrivateKey decodes a private key: cosign's encrypted PEM (asking
+// password only then), or unencrypted PKCS#8, SEC1 (an openssl EC PARAMETERS
+// block before it is skipped) or PKCS#1. path only labels errors.
+func ParsePrivateKey(pemBytes []byte, path string, password PasswordFunc) (*Signer, error) {
+	s, err := parsePrivateKey(pemBytes, path, password)
+	if err != nil {
+		return nil, at(err, path)
+	}
+	return s, nil
+}
+
+func parsePrivateKey(data []byte, path string, password PasswordFunc) (*Signer, error) {
+	block, err := firstKeyBlock(data, "a private key")
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseOpenSSLEncryption(block, path); err != nil {
+		return nil, err
+	}
+	var key any
+	switch block.Type {
+	case pemSigstoreEncrypted, pemCosignEncrypted:
+		der, err := decryptCosignKey(block.Bytes, password)
+		if err != nil {
+			return nil, err
+		}
+		key, err = parsePKCS8(der, "the decrypted key")
+		if err != nil {
+			return nil, err
+		}
+	case pemPKCS8:
+		key, err = parsePKCS8(block.Bytes, "PRIVATE KEY block")
+	case pemSEC1:
+		key, err = parseSEC1(block.Bytes)
+	case pemPKCS1:
+		key, err = parsePKCS1(block.Bytes)
+	case "DSA PRIVATE KEY":
+		return nil, ErrUnsupportedKey.with("DSA keys are not supported; %s", supportedKeys)
+	case "OPENSSH PRIVATE KEY":
+		return nil, ErrUnsupportedKey.with("the OpenSSH key format is not supported; convert the key to PKCS#8 " +
+			"(`ssh-keygen -p -m PKCS8 -f <copy of the key>`) or generate one with `ocisign generate-key-pair`")
+	case pemPKIX, pemPKCS1Public:
+		return nil, ErrInvalidKey.with("this is a public key (%s); signing needs the private key", block.Type)
+	case "CERTIFICATE":
+		return nil, ErrInvalidKey.with("this is a certificate; signing needs the private key")
+	default:
+		return nil, ErrInvalidKey.with("PEM block type %q is not a private key format ocisign reads "+
+			"(ENCRYPTED SIGSTORE PRIVATE KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY)", clip(block.Type))
+	}
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, unsupportedKeyType(key)
+	}
+	return NewSigner(signer)
+}
+
+// firstKeyBlock returns the first PEM block that is not openssl's EC PARAMETERS.
+func firstKeyBlock(data []byte, want string) (*pem.Block, error) {
+	if len(data) > MaxKeyFileSize {
+		return nil, ErrInvalidKey.with("%d bytes is too large to be a key file", len(data))
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, ErrInvalidKey.with("file is empty, expected %s in PEM format", want)
+	}
+	rest := data
+	for {
+		block, next := pem.Decode(rest)
+		if block == nil {
+			if bytes.Contains(rest, []byte("-----BEGIN")) {
+				return nil, ErrInvalidKey.with("PEM block is corrupt or truncated (a BEGIN line without a valid base64 body and END line)")
+			}
+			if len(rest) != len(data) {
+				return nil, ErrInvalidKey.with("file holds only EC PARAMETERS, no key")
+			}
+			return nil, ErrInvalidKey.with("not a PEM file, expected %s (-----BEGIN ... -----)", want)
+		}
+		if block.Type != pemECParameters {
+			return block, nil
+		}
+		rest = next
+	}
+}
+
+// refuseOpenSSLEncryption explains how to turn an openssl-encrypted key into
+// one ocisign (and cosign) reads.
+func refuseOpenSSLEncryption(block *pem.Block, path string) error {
+	if block.Type != "ENCRYPTED PRIVATE KEY" && !x509.IsEncryptedPEMBlock(block) { // deprecated for decrypting; used only to detect
+		return nil
+	}
+	if path == "" {
+		path = "<key>"
+	}
+	return ErrUnsupportedKey.with("openssl-encrypted keys (%s) are not supported; decrypt it with "+
+		"`openssl pkey -in %s -out plain.key` and use that, or turn it into a cosign key with "+
+		"`cosign import-key-pair --key plain.key` (which reads COSIGN_PASSWORD)", describeEncrypted(block), path)
+}
+
+func describeEncrypted(block *pem.Block) string {
+	if block.Type == "ENCRYPTED PRIVATE KEY" {
+		return "ENCRYPTED PRIVATE KEY"
+	}
+	return clip(block.Type) + " with Proc-Type: 4,ENCRYPTED"
+}
+
+// clip bounds attacker-chosen text that ends up in an error.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func parsePKCS8(der []byte, what string) (any, error) {
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err == nil {
+		return key, nil
+	}
+	var p8 struct {
+		Version    int
+		Algo       pkix.AlgorithmIdentifier
+		PrivateKey []byte
+	}
+	if rest, aerr := asn1.Unmarshal(der, &p8); aerr != nil || len(rest) != 0 {
+		return nil, ErrInvalidKey.with("%s is not a valid PKCS#8 private key (corrupt or truncated)", what)
+	}
+	switch {
+	case p8.Algo.Algorithm.Equal(oidPublicKeyRSA):
+		if bits := pkcs1ModulusBits(p8.PrivateKey); bits > 0 && (bits < 2048 || bits > 4096) {
+			return nil, rsaSizeError(bits)
+		}
+	case p8.Algo.Algorithm.Equal(oidPublicKeyECDSA):
+		var curve asn1.ObjectIdentifier
+		if _, cerr := asn1.Unmarshal(p8.Algo.Parameters.FullBytes, &curve); cerr == nil {
+			if name, known := curveNames[curve.String()]; known && !supportedCurve(curve) {
+				return nil, unsupportedCurve(name)
+			}
+		}
+	default:
+		if name, known := algorithmNames[p8.Algo.Algorithm.String()]; known {
+			return nil, ErrUnsupportedKey.with("%s keys are not supported; %s", name, supportedKeys)
+		}
+		return nil, ErrUnsupportedKey.with("private key algorithm %s is not supported; %s", p8.Algo.Algorithm, supportedKeys)
+	}
+	return nil, ErrInvalidKey.with("%s is not a valid PKCS#8 private key (corrupt or inconsistent)", what)
+}
+
+func parseSEC1(der []byte) (any, error) {
+	key, err := x509.ParseECPrivateKey(der)
+	if err == nil {
+		return key, nil
+	}
+	var ec struct {
+		Version       int
+		PrivateKey    []byte
+		NamedCurveOID asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
+		PublicKey     asn1.BitString        `asn1:"optional,explicit,tag:1"`
+	}
+	if _, aerr := asn1.Unmarshal(der, &ec); aerr == nil && !supportedCurve(ec.NamedCurveOID) {
+		if name, known := curveNames[ec.NamedCurveOID.String()]; known {
+			return nil, unsupportedCurve(name)
+		}
+		if len(ec.NamedCurveOID) > 0 {
+			return nil, unsupportedCurve("with OID " + ec.NamedCurveOID.String())
+		}
+	}
+	return nil, ErrInvalidKey.with("EC PRIVATE KEY block is not a valid SEC1 private key (corrupt or truncated)")
+}
+
+func parsePKCS1(der []byte) (any, error) {
+	key, err := x509.ParsePKCS1PrivateKey(der)
+	if err == nil {
+		return key, nil
+	}
+	if bits := pkcs1ModulusBits(der); bits > 0 && (bits < 2048 || bits > 4096) {
+		return nil, rsaSizeError(bits)
+	}
+	return nil, ErrInvalidKey.with("RSA PRIVATE KEY block is not a valid PKCS#1 private key (corrupt or truncated)")
+}
+
+// pkcs1ModulusBits reads just the modulus size, so that keys Go refuses to
+// parse (below 1024 bits) still get the "unsupported size" answer. 0 = unknown.
+func pkcs1ModulusBits(der []byte) int {
+	var seq asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &seq); err != nil || seq.Tag != asn1.TagSequence {
+		return 0
+	}
+	var version int
+	rest, err := asn1.Unmarshal(seq.Bytes, &version)
+	if err != nil {
+		return 0
+	}
+	var n *big.Int
+	if _, err := asn1.Unmarshal(rest, &n); err != nil || n == nil {
+		return 0
+	}
+	return n.BitLen()
+}
+
+func rsaSizeError(bits int) error {
+	return ErrUnsupportedKey.with("RSA key of %d bits is not supported: cosign verifiers accept 2048 to 4096 bits", bits)
+}
+
+func unsupportedCurve(name string) error {
+	return ErrUnsupportedKey.with("ECDSA curve %s is not supported; %s", name, supportedKeys)
+}
+
+func unsupportedKeyType(key any) error {
+	switch k := key.(type) {
+	case *ecdh.PrivateKey:
+		return ErrUnsupportedKey.with("%s is a key-agreement key and cannot sign; %s", ecdhName(k.Curve()), supportedKeys)
+	}
+	return ErrUnsupportedKey.with("key type %T is not supported; %s", key, supportedKeys)
+}
+
+var (
+	oidPublicKeyRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+	oidPublicKeyECDSA = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+)
+
+func supportedCurve(oid asn1.ObjectIdentifier) bool {
+	switch oid.String() {
+	case "1.2.840.10045.3.1.7", "1.3.132.0.34", "1.3.132.0.35":
+		return true
+	}
+	return false
+}
+
+// curveNames lets errors name curves Go cannot parse.
+var curveNames = map[string]string{
+	"1.2.840.10045.3.1.7":   "P-256",
+	"1.3.132.0.34":          "P-384",
+	"1.3.132.0.35":          "P-521",
+	"1.3.132.0.33":          "P-224",
+	"1.2.840.10045.3.1.1":   "P-192",
+	"1.3.132.0.10":          "secp256k1",
+	"1.3.36.3.3.2.8.1.1.7":  "brainpoolP256r1",
+	"1.3.36.3.3.2.8.1.1.11": "brainpoolP384r1",
+	"1.3.36.3.3.2.8.1.1.13": "brainpoolP512r1",
+	"1.2.156.10197.1.301":   "SM2",
+}
+
+// algorithmNames lets errors name key algorithms Go cannot parse.
+var algorithmNames = map[string]string{
+	"1.2.840.10040.4.1":     "DSA",
+	"1.3.101.110":           "X25519",
+	"1.3.101.111":           "X448",
+	"1.3.101.112":           "Ed25519",
+	"1.3.101.113":           "Ed448",
+	"1.2.840.113549.1.1.10": "RSA-PSS",
+	"1.2.840.113549.1.3.1":  "Diffie-Hellman",
+	"1.2.840.10046.2.1":     "Diffie-Hellman (X9.42)",
+	"1.2.643.7.1.1.1.1":     "GOST R 34.10-2012",
+}
+
+// ParsePublicKey decodes a PKIX "PUBLIC KEY" or PKCS#1 "RSA PUBLIC KEY" PEM,
+// the forms cosign verify --key reads. Certificates are refused as cosign
+// does; path only labels errors.
+func ParsePublicKey(pemBytes []byte, path string) (*Verifier, error) {
+	v, err := parsePublicKey(pemBytes)
+	if err != nil {
+		return nil, at(err, path)
+	}
+	return v, nil
+}
+
+func parsePublicKey(data []byte) (*Verifier, error) {
+	block, err := firstKeyBlock(data, "a public key")
+	if err != nil {
+		return nil, err
+	}
+	var pub any
+	switch block.Type {
+	case pemPKIX:
+		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, describePKIXFailure(block.Bytes)
+		}
+	case pemPKCS1Public:
+		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
+		if err != nil {
+			var pk struct {
+				N *big.Int
+				E int
+			}
+			if _, aerr := asn1.Unmarshal(block.Bytes, &pk); aerr == nil && pk.N != nil {
+				if bits := pk.N.BitLen(); bits < 2048 || bits > 4096 {
+					return nil, rsaSizeError(bits)
+				}
+			}
+			return nil, ErrInvalidKey.with("RSA PUBLIC KEY block is not a valid PKCS#1 public key (corrupt or truncated)")
+		}
+	case "CERTIFICATE":
+		return nil, ErrInvalidKey.with("this is a certificate, not a public key (cosign refuses it too); " +
+			"extract the key with `openssl x509 -pubkey -noout -in <cert> > cosign.pub`")
+	case pemSigstoreEncrypted, pemCosignEncrypted, pemPKCS8, pemSEC1, pemPKCS1, "ENCRYPTED PRIVATE KEY", "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY":
+		return nil, ErrInvalidKey.with("this is a private key (%s); verifying needs the public key "+
+			"(`ocisign public-key --key <private key>` prints it)", block.Type)
+	default:
+		return nil, ErrInvalidKey.with("PEM block type %q is not a public key format ocisign reads (PUBLIC KEY, RSA PUBLIC KEY)", clip(block.Type))
+	}
+	return NewVerifier(pub)
+}
+
+func describePKIXFailure(der []byte) error {
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(der, &spki); err != nil || len(rest) != 0 {
+		return ErrInvalidKey.with("PUBLIC KEY block is not a valid PKIX public key (corrupt or truncated)")
+	}
+	switch alg := spki.Algorithm.Algorithm; {
+	case alg.Equal(oidPublicKeyECDSA):
+		var curve asn1.ObjectIdentifier
+		if _, err := asn1.Unmarshal(spki.Algorithm.Parameters.FullBytes, &curve); err == nil && !supportedCurve(curve) {
+			if name, known := curveNames[curve.String()]; known {
+				return unsupportedCurve(name)
+			}
+			return unsupportedCurve("with OID " + curve.String())
+		}
+	case alg.Equal(oidPublicKeyRSA):
+		var pk struct {
+			N *big.Int
+			E int
+		}
+		if _, err := asn1.Unmarshal(spki.PublicKey.RightAlign(), &pk); err == nil && pk.N != nil {
+			if bits := pk.N.BitLen(); bits < 2048 || bits > 4096 {
+				return rsaSizeError(bits)
+			}
+		}
+	default:
+		if name, known := algorithmNames[alg.String()]; known {
+			return ErrUnsupportedKey.with("%s keys are not supported; %s", name, supportedKeys)
+		}
+		return ErrUnsupportedKey.with("public key algorithm %s is not supported; %s", alg, supportedKeys)
+	}
+	return ErrInvalidKey.with("PUBLIC KEY block is not a valid PKIX public key (corrupt or inconsistent)")
+}

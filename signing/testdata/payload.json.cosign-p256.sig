@@ -1,0 +1,1 @@
+MEQCIBxYNBxHrz+65YyAcF85leu3tcGgIwOTPgw8UTdWu9hpAiATzwI5QigWzb/ExZIP3tZTDHUgsfp1fFd7yuuBu24aeQ==
