@@ -1,0 +1,174 @@
+package port
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/signing"
+)
+
+// countingLoader loads real key files with COSIGN_PASSWORD and counts loads.
+func countingLoader(count *atomic.Int32) func(string) (*signing.Signer, error) {
+	return func(path string) (*signing.Signer, error) {
+		count.Add(1)
+		return signing.LoadPrivateKey(path, signing.EnvPassword(nil))
+	}
+}
+
+func newKeyPair(t *testing.T, dir, password string, force bool) (keyPath, pubPEM string) {
+	t.Helper()
+	keyPath, pubPath, err := signing.GenerateKeyPair(filepath.Join(dir, "cosign"), []byte(password), force)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyPath, string(pub)
+}
+
+// N concurrent public_key requests for one encrypted key decrypt it once.
+func TestKeyIsDecryptedOnceForConcurrentRequests(t *testing.T) {
+	t.Setenv("COSIGN_PASSWORD", "correct horse")
+	keyPath, pubPEM := newKeyPair(t, t.TempDir(), "correct horse", false)
+	var loads atomic.Int32
+	cfg := testConfig(map[string]string{"OCIBUILD_SIGN_KEY": keyPath})
+	cfg.LoadPrivateKey = countingLoader(&loads)
+	s := startSession(t, cfg)
+	const n = 24
+	for i := range n {
+		if i%2 == 0 {
+			s.sendFrame([]byte(`{"id":1,"op":"public_key"}`)) // from OCIBUILD_SIGN_KEY
+		} else {
+			s.sendFrame([]byte(`{"id":2,"op":"public_key","sign_key":"` + keyPath + `"}`))
+		}
+	}
+	for range n {
+		r := s.next()
+		if !*r.OK || r.PublicKey != pubPEM {
+			t.Fatalf("got %s, want the key's public PEM", r.raw)
+		}
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := loads.Load(); got != 1 {
+		t.Fatalf("key loaded %d times, want 1", got)
+	}
+}
+
+// Direct calls from many goroutines share one load.
+func TestKeyCacheSingleFlight(t *testing.T) {
+	t.Setenv("COSIGN_PASSWORD", "pw")
+	keyPath, _ := newKeyPair(t, t.TempDir(), "pw", false)
+	var loads atomic.Int32
+	release := make(chan struct{})
+	cache := newKeyCache(func(p string) (*signing.Signer, error) {
+		<-release // hold the first load so the others pile up behind it
+		return countingLoader(&loads)(p)
+	})
+	var wg sync.WaitGroup
+	signers := make([]*signing.Signer, 16)
+	for i := range signers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := cache.get(keyPath)
+			if err != nil {
+				t.Error(err)
+			}
+			signers[i] = s
+		}()
+	}
+	close(release)
+	wg.Wait()
+	if loads.Load() != 1 {
+		t.Fatalf("%d loads", loads.Load())
+	}
+	for _, s := range signers {
+		if s != signers[0] || s == nil {
+			t.Fatal("callers got different signers")
+		}
+	}
+}
+
+// A replaced key file is loaded again; an unchanged one is not. Relative
+// and absolute names of one file share the entry.
+func TestKeyCacheReloadsAChangedFile(t *testing.T) {
+	t.Setenv("COSIGN_PASSWORD", "pw")
+	dir := t.TempDir()
+	keyPath, pub1 := newKeyPair(t, dir, "pw", false)
+	var loads atomic.Int32
+	cache := newKeyCache(countingLoader(&loads))
+	pemOf := func(path string) string {
+		s, err := cache.get(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := s.Verifier().PublicKeyPEM()
+		return string(b)
+	}
+	if pemOf(keyPath) != pub1 {
+		t.Fatal("wrong key")
+	}
+	t.Chdir(dir)
+	if pemOf("cosign.key") != pub1 || pemOf("./cosign.key") != pub1 || loads.Load() != 1 {
+		t.Fatalf("unchanged file loaded %d times", loads.Load())
+	}
+	_, pub2 := newKeyPair(t, dir, "pw", true) // replaces cosign.key
+	if pub2 == pub1 {
+		t.Fatal("generated the same key twice")
+	}
+	if pemOf(keyPath) != pub2 || loads.Load() != 2 {
+		t.Fatalf("replaced file: %d loads", loads.Load())
+	}
+	if pemOf(keyPath) != pub2 || loads.Load() != 2 {
+		t.Fatalf("second use of the new file: %d loads", loads.Load())
+	}
+	if len(cache.entries) != 1 {
+		t.Fatalf("%d cache entries for one file", len(cache.entries))
+	}
+}
+
+// A wrong password fails the same way for the same file: scrypt is not run
+// again. A missing file is asked again (it may appear).
+func TestKeyCacheFailures(t *testing.T) {
+	dir := t.TempDir()
+	keyPath, _ := newKeyPair(t, dir, "right", false)
+	t.Setenv("COSIGN_PASSWORD", "wrong")
+	var loads atomic.Int32
+	cache := newKeyCache(countingLoader(&loads))
+	for range 3 {
+		_, err := cache.get(keyPath)
+		if code, _ := registry.ErrorCode(err); code != "wrong_password" {
+			t.Fatalf("got %v (%s)", err, code)
+		}
+	}
+	if loads.Load() != 1 {
+		t.Fatalf("wrong password tried %d times", loads.Load())
+	}
+
+	missing := filepath.Join(dir, "later.key")
+	for range 2 {
+		_, err := cache.get(missing)
+		if !errors.Is(err, signing.ErrKeyNotFound) {
+			t.Fatalf("got %v", err)
+		}
+	}
+	if loads.Load() != 3 {
+		t.Fatalf("missing file asked %d times, want 2", loads.Load()-1)
+	}
+	t.Setenv("COSIGN_PASSWORD", "pw")
+	if _, _, err := signing.GenerateKeyPair(filepath.Join(dir, "later"), []byte("pw"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.get(missing); err != nil {
+		t.Fatalf("key created after a miss: %v", err)
+	}
+}
