@@ -1,0 +1,301 @@
+%% @doc Pure configuration logic of the rebar3 integration: which key, which
+%% references, which {ocisign, [...]} options. No rebar3 calls here, so EUnit
+%% covers it directly.
+%%
+%% References are built the way ocibuild 0.10.5 builds what it pushes
+%% (ocibuild_release: get_tags/4, resolve_tags_list/2, parse_tag/1,
+%% parse_push_destination/1, extract_repo_path/1, do_push/6 and
+%% ocibuild_registry:normalize_repo/2), re-implemented because those are
+%% private or need OTP 27.
+-module(ocisign_config).
+
+-export([sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
+         parse_push_destination/1, extract_repo_path/1, parse_tag/1,
+         options/1, format_error/1]).
+
+-type key_source() :: cli | env | config.
+-type options() :: #{recursive := boolean(),
+                     annotations := #{binary() => binary()},
+                     allow_insecure_registry := boolean(),
+                     timeout_ms := pos_integer() | undefined,
+                     bin := string() | undefined,
+                     on_error := fail | warn}.
+-export_type([key_source/0, options/0]).
+
+%%--------------------------------------------------------------------
+%% Key: --sign-key > OCIBUILD_SIGN_KEY > {ocibuild, [{sign_key, K}]}
+%%--------------------------------------------------------------------
+
+%% @doc Args are the parsed CLI args, Config the {ocibuild, [...]} list,
+%% Env the value of os:getenv("OCIBUILD_SIGN_KEY"). An empty value counts as
+%% unset (CI systems export empty variables).
+-spec sign_key(proplists:proplist(), proplists:proplist(), string() | false) ->
+          {ok, key_source(), string()} | none.
+sign_key(Args, Config, Env) ->
+    Candidates = [{cli, proplists:get_value(sign_key, Args)},
+                  {env, Env},
+                  {config, proplists:get_value(sign_key, Config)}],
+    first_key(Candidates).
+
+first_key([]) -> none;
+first_key([{Source, V} | Rest]) ->
+    case str(V) of
+        undefined -> first_key(Rest);
+        "" -> first_key(Rest);
+        S -> {ok, Source, S}
+    end.
+
+%%--------------------------------------------------------------------
+%% Tags and references
+%%--------------------------------------------------------------------
+
+%% @doc -t values win over the config's tag (a string or a list); each value
+%% is split on ";" and trimmed (docker/metadata-action style).
+-spec tags(proplists:proplist(), proplists:proplist()) -> [binary()].
+tags(Args, Config) ->
+    Cli = lists:flatmap(fun split_tags/1, [bin(T) || T <- proplists:get_all_values(tag, Args)]),
+    case Cli of
+        [] -> lists:flatmap(fun split_tags/1, config_tags(proplists:get_value(tag, Config, [])));
+        _ -> Cli
+    end.
+
+config_tags(T) when is_binary(T) -> [T];
+config_tags([]) -> [];
+config_tags(T) when is_list(T) ->
+    case io_lib:char_list(T) of
+        true -> [bin(T)];
+        false -> [bin(X) || X <- T]
+    end;
+config_tags(T) when is_atom(T) -> [bin(T)];
+config_tags(_) -> [].
+
+split_tags(T) ->
+    [P || Part <- binary:split(T, <<";">>, [global]),
+          P <- [string:trim(Part)], P =/= <<>>].
+
+%% @doc The release name used for bare tags: --release, else the first
+%% release in the relx config.
+-spec release_name(proplists:proplist(), list()) -> {ok, binary()} | none.
+release_name(Args, Relx) ->
+    case proplists:get_value(release, Args) of
+        undefined -> first_release(Relx);
+        Name -> {ok, bin(Name)}
+    end.
+
+first_release([{release, {Name, _Vsn}, _Apps} | _]) -> {ok, bin(Name)};
+first_release([{release, {Name, _Vsn}, _Apps, _Opts} | _]) -> {ok, bin(Name)};
+first_release([_ | Rest]) -> first_release(Rest);
+first_release(_) -> none.
+
+%% @doc Bare tags ("1.0") become "<release>:1.0"; "repo:tag" and full
+%% references stay; a reference without a tag gets ":latest".
+-spec resolve_tags([binary()], binary() | undefined) -> {ok, [binary()]} | {error, term()}.
+resolve_tags(Tags, Release) ->
+    try
+        {ok, [resolve_tag(T, Release) || T <- Tags]}
+    catch
+        throw:Error -> {error, Error}
+    end.
+
+resolve_tag(Tag, Release) ->
+    case classify_tag(Tag) of
+        {bare, T} when Release =/= undefined -> <<Release/binary, ":", T/binary>>;
+        {bare, T} -> throw({bare_tag_needs_release, T});
+        {ref, Repo, T} -> <<Repo/binary, ":", T/binary>>
+    end.
+
+classify_tag(Tag) ->
+    case binary:split(Tag, <<":">>, [global]) of
+        [Only] ->
+            case has_slash(Only) of
+                false -> {bare, Only};
+                true -> {ref, Only, <<"latest">>}
+            end;
+        [_Repo, TagPart] = Parts ->
+            case has_slash(TagPart) of
+                true -> {ref, Tag, <<"latest">>};            % host:port/repo
+                false -> {ref, hd(Parts), TagPart}
+            end;
+        Parts ->
+            Last = lists:last(Parts),
+            case has_slash(Last) of
+                false -> {ref, join(lists:droplast(Parts), <<":">>), Last};
+                true -> {ref, Tag, <<"latest">>}
+            end
+    end.
+
+%% @doc ocibuild's parse_tag/1: {Repo, Tag}, ":latest" when there is none.
+-spec parse_tag(binary()) -> {binary(), binary()}.
+parse_tag(Tag) ->
+    case binary:split(Tag, <<":">>, [global]) of
+        [Repo] -> {Repo, <<"latest">>};
+        Parts ->
+            Last = lists:last(Parts),
+            case has_slash(Last) of
+                false -> {join(lists:droplast(Parts), <<":">>), Last};
+                true -> {Tag, <<"latest">>}
+            end
+    end.
+
+%% @doc "ghcr.io/org" -> {"ghcr.io", "org"}; "myorg" alone is a registry
+%% host with no namespace; "myorg/x" (no "." or ":" before the first "/")
+%% is a namespace on docker.io.
+-spec parse_push_destination(binary()) -> {binary(), binary()}.
+parse_push_destination(Dest) ->
+    case binary:split(Dest, <<"/">>) of
+        [Registry] -> {Registry, <<>>};
+        [First, Rest] ->
+            case looks_like_host(First) of
+                true -> {First, Rest};
+                false -> {<<"docker.io">>, Dest}
+            end
+    end.
+
+%% @doc Strips a leading "host[:port]/" from an image name.
+-spec extract_repo_path(binary()) -> binary().
+extract_repo_path(Name) ->
+    case binary:split(Name, <<"/">>) of
+        [_] -> Name;
+        [First, Rest] ->
+            case looks_like_host(First) of
+                true -> Rest;
+                false -> Name
+            end
+    end.
+
+%% @doc The references ocibuild pushed for --push Dest and the resolved tags:
+%% every tag lives in the repository of the first tag's image name.
+-spec references(binary(), [binary()], binary() | undefined) -> {ok, [binary()]} | {error, term()}.
+references(_Dest, [], _Release) ->
+    {error, no_tags};
+references(Dest, Tags, Release) ->
+    case resolve_tags(Tags, Release) of
+        {ok, [First | _] = Resolved} ->
+            {ImageName, _} = parse_tag(First),
+            {Registry, Namespace} = parse_push_destination(bin(Dest)),
+            RepoPath = extract_repo_path(ImageName),
+            Repo0 = case Namespace of
+                        <<>> -> RepoPath;
+                        _ -> <<Namespace/binary, "/", RepoPath/binary>>
+                    end,
+            Repo = normalize_repo(Registry, Repo0),
+            Refs = [begin
+                        {_, T} = parse_tag(R),
+                        <<Registry/binary, "/", Repo/binary, ":", T/binary>>
+                    end || R <- Resolved],
+            {ok, dedup(Refs)};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% Docker Hub keeps official images under library/.
+normalize_repo(<<"docker.io">>, Repo) ->
+    case has_slash(Repo) of
+        true -> Repo;
+        false -> <<"library/", Repo/binary>>
+    end;
+normalize_repo(_, Repo) ->
+    Repo.
+
+looks_like_host(Part) ->
+    binary:match(Part, [<<".">>, <<":">>]) =/= nomatch.
+
+has_slash(B) -> binary:match(B, <<"/">>) =/= nomatch.
+
+join(Parts, Sep) -> iolist_to_binary(lists:join(Sep, Parts)).
+
+dedup(L) -> dedup(L, []).
+dedup([], Acc) -> lists:reverse(Acc);
+dedup([H | T], Acc) ->
+    case lists:member(H, Acc) of
+        true -> dedup(T, Acc);
+        false -> dedup(T, [H | Acc])
+    end.
+
+%%--------------------------------------------------------------------
+%% {ocisign, [...]} options
+%%--------------------------------------------------------------------
+
+%% @doc Validates the {ocisign, [...]} list and fills in defaults.
+-spec options(proplists:proplist()) -> {ok, options(), Unknown :: [term()]} | {error, term()}.
+options(Config) when is_list(Config) ->
+    Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
+                 timeout_ms => undefined, bin => undefined, on_error => fail},
+    try
+        lists:foldl(fun option/2, {Defaults, []}, Config)
+    of
+        {Opts, Unknown} -> {ok, Opts, lists:reverse(Unknown)}
+    catch
+        throw:Error -> {error, Error}
+    end;
+options(Other) ->
+    {error, {bad_option, ocisign, Other}}.
+
+option({K, V}, {Opts, Unknown}) when K =:= recursive; K =:= allow_insecure_registry ->
+    case is_boolean(V) of
+        true -> {Opts#{K => V}, Unknown};
+        false -> throw({bad_option, K, V})
+    end;
+option({annotations, V}, {Opts, Unknown}) ->
+    {Opts#{annotations => annotation_map(V)}, Unknown};
+option({timeout_ms, V}, {Opts, Unknown}) when is_integer(V), V > 0 ->
+    {Opts#{timeout_ms => V}, Unknown};
+option({bin, V}, {Opts, Unknown}) ->
+    case str(V) of
+        undefined -> throw({bad_option, bin, V});
+        S -> {Opts#{bin => S}, Unknown}
+    end;
+option({on_error, V}, {Opts, Unknown}) when V =:= fail; V =:= warn ->
+    {Opts#{on_error => V}, Unknown};
+option({K, V}, _) when K =:= timeout_ms; K =:= on_error ->
+    throw({bad_option, K, V});
+option(Other, {Opts, Unknown}) ->
+    {Opts, [Other | Unknown]}.
+
+annotation_map(M) when is_map(M) -> annotation_map(maps:to_list(M));
+annotation_map(L) when is_list(L) ->
+    maps:from_list([annotation_pair(P) || P <- L]);
+annotation_map(V) ->
+    throw({bad_option, annotations, V}).
+
+annotation_pair({K, V} = P) ->
+    case {str(K), str(V)} of
+        {KS, VS} when is_list(KS), KS =/= "", is_list(VS) -> {bin(KS), bin(VS)};
+        _ -> throw({bad_option, annotations, P})
+    end;
+annotation_pair(P) ->
+    throw({bad_option, annotations, P}).
+
+%%--------------------------------------------------------------------
+
+-spec format_error(term()) -> string().
+format_error({bare_tag_needs_release, T}) ->
+    f("tag ~ts has no repository and no release name is known to qualify it "
+      "(give --release or a relx release, or tag as name:~ts)", [T, T]);
+format_error(no_tags) ->
+    "no image tag: give -t NAME:TAG (or {ocibuild, [{tag, ...}]} in rebar.config)";
+format_error({bad_option, annotations, V}) ->
+    f("{ocisign, [{annotations, ~p}]}: annotations must be a map or a list of {Key, Value} strings "
+      "with non-empty keys", [V]);
+format_error({bad_option, K, V}) ->
+    f("{ocisign, [{~p, ~p}]} is not valid: recursive and allow_insecure_registry take true|false, "
+      "timeout_ms a positive integer, bin a path, on_error fail|warn", [K, V]);
+format_error(Other) ->
+    f("~p", [Other]).
+
+f(Fmt, Args) -> lists:flatten(io_lib:format(Fmt, Args)).
+
+str(undefined) -> undefined;
+str(false) -> undefined;
+str(B) when is_binary(B) -> unicode:characters_to_list(B);
+str(A) when is_atom(A) -> atom_to_list(A);
+str(L) when is_list(L) ->
+    case io_lib:char_list(L) of
+        true -> L;
+        false -> undefined
+    end;
+str(_) -> undefined.
+
+bin(B) when is_binary(B) -> B;
+bin(A) when is_atom(A) -> atom_to_binary(A, utf8);
+bin(L) when is_list(L) -> unicode:characters_to_binary(L).

@@ -1,0 +1,517 @@
+%% @doc Talks to `ocisign port' (protocol v1: {packet,4} frames of UTF-8 JSON).
+%%
+%% One gen_server per port owns the Go program. It traps exits and is not
+%% linked to the caller, so a crash of the Go program (or an EPIPE on the
+%% port) never takes the caller down; it monitors the process that opened it
+%% and closes the port when that process dies, so nothing is left behind.
+%%
+%% Results:
+%%   sign/2,3   -> {ok, #{signature_digest := binary(),
+%%                        signed := [#{digest, signature_ref, signature_digest,
+%%                                     deduplicated, ...}]}}
+%%   version/1  -> {ok, #{version := binary(), protocol := integer()}}
+%%   verify/2   -> {ok, Map} with the Go reply's fields as atom keys.
+%% Errors ({error, Reason}):
+%%   {Code, Message}       the Go program refused or failed the request; Code
+%%                         is an atom for the codes of docs/design.md
+%%                         (key_not_found, wrong_password, not_found,
+%%                         unauthorized, timeout, ...), a binary for any other
+%%                         code; Message is a binary for humans.
+%%   timeout               no reply in time: the OS process was killed.
+%%   {port_exit, Status}   the Go program died (exit status, 137 = SIGKILL)
+%%                         or the port failed (e.g. epipe).
+%%   closed                the port was closed (close/1, or it had died before).
+%%   {protocol_error, R}   a reply frame that is not a protocol v1 reply.
+%%   {protocol_mismatch, Got, 1}  open/1: the program speaks another protocol.
+%%   {open_failed, Bin, R} open/1: the program could not be started.
+%%   ocisign_bin:reason()  open/1: the program was not found.
+%% format_error/1 turns any of them into a sentence.
+-module(ocisign_port).
+-behaviour(gen_server).
+
+-export([open/0, open/1, close/1,
+         sign/1, sign_once/2, sign/2, sign/3,
+         verify/2, verify/3, version/1, version/2, public_key/2,
+         os_pid/1, format_error/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(PROTOCOL, 1).
+%% The Go side's default per-request timeout (registry.DefaultTimeout).
+-define(GO_DEFAULT_TIMEOUT_MS, 300000).
+%% Extra time the Erlang side grants past timeout_ms: the Go program answers
+%% its own timeout with an error reply; only a stuck program hits ours.
+-define(MARGIN_MS, 5000).
+-define(OPEN_TIMEOUT_MS, 30000).
+%% How long a closed program gets to exit on stdin EOF before SIGKILL.
+-define(EXIT_GRACE_MS, 5000).
+
+-type request() :: #{atom() => term()}.
+-type result() :: #{atom() | binary() => term()}.
+-type reason() :: {atom() | binary(), binary()} | timeout | {port_exit, term()} | closed
+                | {protocol_error, term()} | {protocol_mismatch, term(), pos_integer()}
+                | {open_failed, string(), term()} | ocisign_bin:reason()
+                | {invalid_request, binary()}.
+-export_type([request/0, result/0, reason/0]).
+
+-record(st, {port :: port() | undefined,
+             os_pid :: integer() | undefined,
+             owner_mon :: reference(),
+             next_id = 1 :: pos_integer(),
+             pending = #{} :: #{pos_integer() => {gen_server:from(), reference()}}}).
+
+%%====================================================================
+%% API
+%%====================================================================
+
+-spec open() -> {ok, pid()} | {error, reason()}.
+open() -> open(#{}).
+
+%% @doc Starts `ocisign port' and checks that it speaks protocol 1.
+%% Opts: bin (path, see ocisign_bin), env ([{Name, Value | false}] for the
+%% program; everything else, COSIGN_PASSWORD and OCIBUILD_PUSH_* included, is
+%% inherited), args (extra arguments after `port', e.g.
+%% ["--max-frame-bytes", "2097152"]), open_timeout_ms.
+-spec open(map() | list()) -> {ok, pid()} | {error, reason()}.
+open(Opts) when is_list(Opts) -> open(maps:from_list(Opts));
+open(Opts) when is_map(Opts) ->
+    case ocisign_bin:find(Opts) of
+        {ok, Bin} ->
+            case gen_server:start(?MODULE, {self(), Bin, Opts}, []) of
+                {ok, Pid} -> handshake(Pid, maps:get(open_timeout_ms, Opts, ?OPEN_TIMEOUT_MS));
+                {error, Reason} -> {error, Reason}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+handshake(Pid, Timeout) ->
+    case version(Pid, Timeout) of
+        {ok, #{protocol := ?PROTOCOL}} ->
+            {ok, Pid};
+        {ok, Other} ->
+            close(Pid),
+            {error, {protocol_mismatch, maps:get(protocol, Other, missing), ?PROTOCOL}};
+        {error, Reason} ->
+            close(Pid),
+            {error, Reason}
+    end.
+
+%% @doc Closes stdin of the program, waits for it to exit (SIGKILL after a
+%% grace period) and stops the owner. Requests still in flight get
+%% {error, closed}. Always returns ok.
+-spec close(pid()) -> ok.
+close(Pid) ->
+    _ = call(Pid, close),
+    ok.
+
+%% @doc Opens a port, signs, closes it.
+-spec sign(request()) -> {ok, result()} | {error, reason()}.
+sign(Request) -> sign_once(Request, #{}).
+
+%% @doc Like sign/1 with open/1 options (bin, env, ...).
+-spec sign_once(request(), map()) -> {ok, result()} | {error, reason()}.
+sign_once(Request, OpenOpts) ->
+    case open(OpenOpts) of
+        {ok, Pid} ->
+            try sign(Pid, Request) after close(Pid) end;
+        Error ->
+            Error
+    end.
+
+%% @doc Request keys: reference (required), digest, sign_key, annotations
+%% (map or proplist), recursive, allow_insecure_registry, timeout_ms. The
+%% reply is awaited for timeout_ms (default 300000) plus 5 s.
+-spec sign(pid(), request()) -> {ok, result()} | {error, reason()}.
+sign(Pid, Request) -> sign(Pid, Request, default).
+
+%% @doc Like sign/2 with the Erlang-side deadline set explicitly, in ms.
+-spec sign(pid(), request(), pos_integer() | default) -> {ok, result()} | {error, reason()}.
+sign(Pid, Request, CallTimeout) ->
+    case sign_fields(Request) of
+        {ok, Fields} -> request(Pid, <<"sign">>, Fields, deadline(Request, CallTimeout));
+        Error -> Error
+    end.
+
+%% @doc Request keys are passed to the Go program as they are (atom keys,
+%% strings as binaries); see docs/port-protocol.md for the verify fields.
+-spec verify(pid(), request()) -> {ok, result()} | {error, reason()}.
+verify(Pid, Request) -> verify(Pid, Request, default).
+
+-spec verify(pid(), request(), pos_integer() | default) -> {ok, result()} | {error, reason()}.
+verify(Pid, Request, CallTimeout) ->
+    case plain_fields(Request) of
+        {ok, Fields} -> request(Pid, <<"verify">>, Fields, deadline(Request, CallTimeout));
+        Error -> Error
+    end.
+
+-spec public_key(pid(), request()) -> {ok, result()} | {error, reason()}.
+public_key(Pid, Request) ->
+    case plain_fields(Request) of
+        {ok, Fields} -> request(Pid, <<"public_key">>, Fields, deadline(Request, default));
+        Error -> Error
+    end.
+
+-spec version(pid()) -> {ok, result()} | {error, reason()}.
+version(Pid) -> version(Pid, ?OPEN_TIMEOUT_MS).
+
+-spec version(pid(), pos_integer()) -> {ok, result()} | {error, reason()}.
+version(Pid, Timeout) -> request(Pid, <<"version">>, #{}, Timeout).
+
+%% @doc The OS pid of the Go program (diagnostics and tests).
+-spec os_pid(pid()) -> {ok, integer()} | {error, closed}.
+os_pid(Pid) -> call(Pid, os_pid).
+
+request(Pid, Op, Fields, Deadline) ->
+    call(Pid, {request, Op, Fields, Deadline}).
+
+%% The server always answers (it enforces the deadline itself), so the
+%% caller can wait without a timeout; the call's monitor covers a dead server.
+call(Pid, Msg) ->
+    try
+        gen_server:call(Pid, Msg, infinity)
+    catch
+        exit:{_Reason, {gen_server, call, _}} -> {error, closed}
+    end.
+
+deadline(_Request, N) when is_integer(N), N > 0 -> N;
+deadline(Request, default) ->
+    case maps:get(timeout_ms, Request, undefined) of
+        N when is_integer(N), N > 0 -> N + ?MARGIN_MS;
+        _ -> ?GO_DEFAULT_TIMEOUT_MS + ?MARGIN_MS
+    end.
+
+%%====================================================================
+%% Request fields
+%%====================================================================
+
+sign_fields(Request) when is_map(Request) ->
+    try
+        Fields = maps:fold(fun sign_field/3, #{}, Request),
+        case maps:is_key(<<"reference">>, Fields) of
+            true -> {ok, Fields};
+            false -> {error, {invalid_request, <<"sign request without a reference">>}}
+        end
+    catch
+        throw:{bad_field, Msg} -> {error, {invalid_request, Msg}}
+    end;
+sign_fields(_) ->
+    {error, {invalid_request, <<"a sign request must be a map">>}}.
+
+sign_field(K, V, Acc) when K =:= reference; K =:= digest; K =:= sign_key ->
+    Acc#{atom_to_binary(K, utf8) => nonempty_string(K, V)};
+sign_field(annotations, V, Acc) ->
+    Acc#{<<"annotations">> => annotations(V)};
+sign_field(K, V, Acc) when K =:= recursive; K =:= allow_insecure_registry ->
+    case is_boolean(V) of
+        true -> Acc#{atom_to_binary(K, utf8) => V};
+        false -> bad_field("~p must be true or false, got ~p", [K, V])
+    end;
+sign_field(timeout_ms, V, Acc) when is_integer(V), V > 0 ->
+    Acc#{<<"timeout_ms">> => V};
+sign_field(timeout_ms, V, _) ->
+    bad_field("timeout_ms must be a positive integer, got ~p", [V]);
+sign_field(K, _, _) ->
+    bad_field("unknown field ~p in a sign request (known: reference, digest, sign_key, "
+              "annotations, recursive, allow_insecure_registry, timeout_ms)", [K]).
+
+plain_fields(Request) when is_map(Request) ->
+    try
+        {ok, maps:fold(fun(K, V, Acc) when is_atom(K) -> Acc#{atom_to_binary(K, utf8) => plain(V)};
+                          (K, _, _) -> bad_field("field names must be atoms, got ~p", [K])
+                       end, #{}, Request)}
+    catch
+        throw:{bad_field, Msg} -> {error, {invalid_request, Msg}}
+    end;
+plain_fields(_) ->
+    {error, {invalid_request, <<"a request must be a map">>}}.
+
+plain(V) when is_boolean(V); is_integer(V); is_binary(V) -> V;
+plain(V) when is_map(V) -> annotations(V);
+plain(V) when is_list(V) ->
+    case io_lib:char_list(V) of
+        true -> unicode:characters_to_binary(V);
+        false -> annotations(V)
+    end;
+plain(V) -> bad_field("unsupported value ~p", [V]).
+
+nonempty_string(K, V) ->
+    case to_bin(V) of
+        {ok, <<>>} -> bad_field("~p must not be empty", [K]);
+        {ok, B} -> B;
+        error -> bad_field("~p must be a string, got ~p", [K, V])
+    end.
+
+%% Annotations: a map or a proplist; keys and values strings, binaries or atoms.
+annotations(M) when is_map(M) -> annotations(maps:to_list(M));
+annotations(L) when is_list(L) ->
+    maps:from_list([annotation(P) || P <- L]);
+annotations(V) ->
+    bad_field("annotations must be a map or a list of {Key, Value}, got ~p", [V]).
+
+annotation({K, V}) ->
+    case {to_bin(K), to_bin(V)} of
+        {{ok, KB}, {ok, VB}} when KB =/= <<>> -> {KB, VB};
+        _ -> bad_field("annotation ~p must be {Key, Value} strings with a non-empty key", [{K, V}])
+    end;
+annotation(Other) ->
+    bad_field("annotation ~p must be {Key, Value}", [Other]).
+
+to_bin(B) when is_binary(B) -> {ok, B};
+to_bin(A) when is_atom(A), not is_boolean(A), A =/= null, A =/= undefined ->
+    {ok, atom_to_binary(A, utf8)};
+to_bin(L) when is_list(L) ->
+    case catch unicode:characters_to_binary(L) of
+        B when is_binary(B) -> {ok, B};
+        _ -> error
+    end;
+to_bin(_) -> error.
+
+bad_field(Fmt, Args) ->
+    throw({bad_field, unicode:characters_to_binary(io_lib:format(Fmt, Args))}).
+
+%%====================================================================
+%% Replies
+%%====================================================================
+
+%% @private Converts a decoded reply (binary keys) into the API's shape.
+reply_to_result(#{<<"ok">> := true} = Reply) ->
+    {ok, atomize(maps:without([<<"id">>, <<"ok">>], Reply))};
+reply_to_result(#{<<"ok">> := false, <<"error">> := #{<<"code">> := Code} = Err})
+  when is_binary(Code) ->
+    Message = case maps:get(<<"message">>, Err, <<>>) of
+                  M when is_binary(M) -> M;
+                  _ -> <<>>
+              end,
+    {error, {error_code(Code), Message}};
+reply_to_result(Other) ->
+    {error, {protocol_error, {bad_reply, Other}}}.
+
+atomize(M) when is_map(M) ->
+    maps:fold(fun(K, V, Acc) -> Acc#{field(K) => atomize(V)} end, #{}, M);
+atomize(L) when is_list(L) -> [atomize(X) || X <- L];
+atomize(V) -> V.
+
+%% Fields of the protocol become atoms; anything else stays a binary, so a
+%% reply can never create atoms.
+field(<<"signature_digest">>) -> signature_digest;
+field(<<"signed">>) -> signed;
+field(<<"digest">>) -> digest;
+field(<<"signature_ref">>) -> signature_ref;
+field(<<"deduplicated">>) -> deduplicated;
+field(<<"log_index">>) -> log_index;
+field(<<"log_uuid">>) -> log_uuid;
+field(<<"version">>) -> version;
+field(<<"protocol">>) -> protocol;
+field(<<"signatures">>) -> signatures;
+field(<<"valid">>) -> valid;
+field(<<"layer">>) -> layer;
+field(<<"payload_digest">>) -> payload_digest;
+field(<<"payload">>) -> payload;
+field(<<"error">>) -> error;
+field(<<"public_key">>) -> public_key;
+field(<<"algorithm">>) -> algorithm;
+field(<<"warning">>) -> warning;
+field(<<"reference">>) -> reference;
+field(K) -> K.
+
+error_code(<<"invalid_request">>) -> invalid_request;
+error_code(<<"invalid_reference">>) -> invalid_reference;
+error_code(<<"key_not_found">>) -> key_not_found;
+error_code(<<"invalid_key">>) -> invalid_key;
+error_code(<<"unsupported_key">>) -> unsupported_key;
+error_code(<<"wrong_password">>) -> wrong_password;
+error_code(<<"password_required">>) -> password_required;
+error_code(<<"not_found">>) -> not_found;
+error_code(<<"unauthorized">>) -> unauthorized;
+error_code(<<"denied">>) -> denied;
+error_code(<<"insecure_registry">>) -> insecure_registry;
+error_code(<<"registry_unavailable">>) -> registry_unavailable;
+error_code(<<"registry_error">>) -> registry_error;
+error_code(<<"timeout">>) -> timeout;
+error_code(<<"cancelled">>) -> cancelled;
+error_code(<<"tlog_error">>) -> tlog_error;
+error_code(<<"verification_failed">>) -> verification_failed;
+error_code(<<"frame_too_large">>) -> frame_too_large;
+error_code(<<"unknown_op">>) -> unknown_op;
+error_code(<<"internal">>) -> internal;
+error_code(Other) -> Other.
+
+%% @doc A sentence for any {error, Reason} of this module.
+-spec format_error(term()) -> string().
+format_error({Code, Message}) when (is_atom(Code) orelse is_binary(Code)), is_binary(Message) ->
+    lists:flatten(io_lib:format("~ts (~ts)", [Message, Code]));
+format_error(timeout) ->
+    "the ocisign program did not answer in time; it was killed";
+format_error({port_exit, 137}) ->
+    "the ocisign program was killed (SIGKILL)";
+format_error({port_exit, N}) when is_integer(N), N > 128 ->
+    lists:flatten(io_lib:format("the ocisign program died from signal ~b", [N - 128]));
+format_error({port_exit, N}) when is_integer(N) ->
+    lists:flatten(io_lib:format("the ocisign program exited with status ~b before answering "
+                                "(its messages are on stderr above)", [N]));
+format_error({port_exit, R}) ->
+    lists:flatten(io_lib:format("the port to the ocisign program failed: ~p", [R]));
+format_error(closed) ->
+    "the port to the ocisign program is closed";
+format_error({protocol_error, R}) ->
+    lists:flatten(io_lib:format("the ocisign program sent something that is not a protocol v1 "
+                                "reply: ~p", [R]));
+format_error({protocol_mismatch, Got, Want}) ->
+    lists:flatten(io_lib:format("the ocisign program speaks port protocol ~p, this plugin needs ~p; "
+                                "rebuild the program from the same ocisign release", [Got, Want]));
+format_error({open_failed, Bin, R}) ->
+    lists:flatten(io_lib:format("could not start ~ts: ~p", [Bin, R]));
+format_error({invalid_request, Msg}) ->
+    lists:flatten(io_lib:format("invalid request: ~ts", [Msg]));
+format_error(Reason) when element(1, Reason) =:= bin_missing;
+                          element(1, Reason) =:= bin_not_found;
+                          element(1, Reason) =:= bin_not_executable ->
+    ocisign_bin:format_error(Reason);
+format_error(Other) ->
+    lists:flatten(io_lib:format("~p", [Other])).
+
+%%====================================================================
+%% gen_server
+%%====================================================================
+
+init({Owner, Bin, Opts}) ->
+    process_flag(trap_exit, true),
+    Mon = erlang:monitor(process, Owner),
+    Env = [{env, Env} || Env <- [maps:get(env, Opts, [])], Env =/= []],
+    PortOpts = [{args, ["port" | maps:get(args, Opts, [])]},
+                {packet, 4}, binary, exit_status, use_stdio | Env],
+    try open_port({spawn_executable, Bin}, PortOpts) of
+        Port ->
+            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+            {ok, #st{port = Port, os_pid = OsPid, owner_mon = Mon}}
+    catch
+        error:Reason -> {stop, {open_failed, Bin, Reason}}
+    end.
+
+handle_call({request, _Op, _Fields, _Deadline}, _From, #st{port = undefined} = S) ->
+    {reply, {error, closed}, S};
+handle_call({request, Op, Fields, Deadline}, From, #st{port = Port, next_id = Id} = S) ->
+    Frame = ocisign_json:encode(Fields#{<<"id">> => Id, <<"op">> => Op}),
+    try port_command(Port, Frame) of
+        true ->
+            TRef = erlang:send_after(Deadline, self(), {call_timeout, Id}),
+            {noreply, S#st{next_id = Id + 1,
+                           pending = (S#st.pending)#{Id => {From, TRef}}}}
+    catch
+        error:badarg ->
+            %% The port died; its exit message is on its way and will stop us.
+            {reply, {error, closed}, S}
+    end;
+handle_call(os_pid, _From, #st{os_pid = OsPid} = S) ->
+    {reply, {ok, OsPid}, S};
+handle_call(close, _From, S) ->
+    S1 = shutdown(S, graceful),
+    fail_all(S1, closed),
+    {stop, normal, ok, S1#st{pending = #{}}}.
+
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+handle_info({Port, {data, Frame}}, #st{port = Port} = S) ->
+    case decode_reply(Frame) of
+        {ok, Id, Reply} ->
+            case maps:take(Id, S#st.pending) of
+                {{From, TRef}, Pending} ->
+                    _ = erlang:cancel_timer(TRef),
+                    gen_server:reply(From, reply_to_result(Reply)),
+                    {noreply, S#st{pending = Pending}};
+                error ->
+                    %% A reply for nobody (say, to a request the program could
+                    %% not parse): the waiting caller still has its deadline.
+                    {noreply, S}
+            end;
+        {error, Why} ->
+            %% The stream cannot be trusted any more.
+            S1 = shutdown(S, kill),
+            fail_all(S1, {protocol_error, Why}),
+            {stop, normal, S1#st{pending = #{}}}
+    end;
+handle_info({Port, {exit_status, Status}}, #st{port = Port} = S) ->
+    fail_all(S, {port_exit, Status}),
+    {stop, normal, S#st{port = undefined, pending = #{}}};
+handle_info({'EXIT', Port, Reason}, #st{port = Port} = S) ->
+    %% e.g. epipe: the program went away while we still had output queued.
+    S1 = shutdown(S, kill),
+    fail_all(S1, {port_exit, Reason}),
+    {stop, normal, S1#st{pending = #{}}};
+handle_info({call_timeout, Id}, S) ->
+    case maps:take(Id, S#st.pending) of
+        {{From, _}, Pending} ->
+            S1 = shutdown(S#st{pending = Pending}, kill),
+            gen_server:reply(From, {error, timeout}),
+            %% The one program serves every request, so the others go too.
+            fail_all(S1, {port_exit, killed_after_timeout}),
+            {stop, normal, S1#st{pending = #{}}};
+        error ->
+            {noreply, S}
+    end;
+handle_info({'DOWN', Mon, process, _, _}, #st{owner_mon = Mon} = S) ->
+    S1 = shutdown(S, graceful),
+    fail_all(S1, closed),
+    {stop, normal, S1#st{pending = #{}}};
+handle_info(_Other, S) ->
+    {noreply, S}.
+
+terminate(_Reason, S) ->
+    _ = shutdown(S, graceful),
+    ok.
+
+decode_reply(Frame) ->
+    try ocisign_json:decode(Frame) of
+        #{<<"id">> := Id} = Reply when is_integer(Id) -> {ok, Id, Reply};
+        #{<<"id">> := null} = Reply -> {ok, null, Reply};
+        Other -> {error, {no_id, Other}}
+    catch
+        error:Why -> {error, {invalid_json, Why}}
+    end.
+
+fail_all(#st{pending = Pending}, Reason) ->
+    maps:foreach(fun(_Id, {From, TRef}) ->
+                         _ = erlang:cancel_timer(TRef),
+                         gen_server:reply(From, {error, Reason})
+                 end, Pending).
+
+%% graceful: close stdin (the program cancels its work and exits on EOF),
+%% then wait for it to be gone, SIGKILL after a grace period.
+%% kill: SIGKILL first. Either way the OS process is gone on return.
+shutdown(#st{port = undefined} = S, _) ->
+    S;
+shutdown(#st{port = Port, os_pid = OsPid} = S, How) ->
+    case How of
+        kill -> kill(OsPid);
+        graceful -> ok
+    end,
+    catch port_close(Port),
+    flush_port(Port),
+    case wait_gone(OsPid, ?EXIT_GRACE_MS) of
+        true -> ok;
+        false -> kill(OsPid), wait_gone(OsPid, ?EXIT_GRACE_MS)
+    end,
+    S#st{port = undefined}.
+
+kill(OsPid) ->
+    _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid) ++ " 2>/dev/null"),
+    ok.
+
+%% The runtime reaps its port programs, so `kill -0' fails once it exited.
+wait_gone(OsPid, Left) ->
+    case alive(OsPid) of
+        false -> true;
+        true when Left =< 0 -> false;
+        true -> timer:sleep(20), wait_gone(OsPid, Left - 20)
+    end.
+
+alive(OsPid) ->
+    os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>/dev/null && echo alive") =:= "alive\n".
+
+flush_port(Port) ->
+    receive
+        {Port, _} -> flush_port(Port);
+        {'EXIT', Port, _} -> flush_port(Port)
+    after 0 -> ok
+    end.

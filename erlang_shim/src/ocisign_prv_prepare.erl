@@ -1,0 +1,44 @@
+%% @doc Pre hook of `ocibuild': takes the signing key away from ocibuild.
+%%
+%% ocibuild 0.10 signs single-platform images itself when it sees a key and
+%% writes the `sha256-<hex>.sig' tag; with a key it cannot read (cosign's
+%% encrypted format) it only warns. Either way ocisign must be the one signer,
+%% so the key leaves the parsed args, the {ocibuild, [...]} config and
+%% OCIBUILD_SIGN_KEY, and waits in the State for {ocisign, sign}, which also
+%% restores the environment variable.
+-module(ocisign_prv_prepare).
+
+-export([init/1, do/1, format_error/1]).
+
+init(State) ->
+    Provider = providers:create([
+        {name, prepare},
+        {namespace, ocisign},
+        {module, ?MODULE},
+        {bare, false},
+        {deps, []},
+        {short_desc, "ocibuild pre hook: hand the signing key to ocisign"},
+        {desc, "Runs before `rebar3 ocibuild`; removes the signing key from ocibuild's view "
+               "so that ocisign signs after the push."},
+        {opts, []}
+    ]),
+    {ok, rebar_state:add_provider(State, Provider)}.
+
+do(State) ->
+    {Args, Rest} = rebar_state:command_parsed_args(State),
+    OciConfig = rebar_state:get(State, ocibuild, []),
+    Env = os:getenv("OCIBUILD_SIGN_KEY"),
+    Key = ocisign_config:sign_key(Args, OciConfig, Env),
+    Env =/= false andalso os:unsetenv("OCIBUILD_SIGN_KEY"),
+    State1 = rebar_state:command_parsed_args(State, {proplists:delete(sign_key, Args), Rest}),
+    State2 = rebar_state:set(State1, ocibuild, proplists:delete(sign_key, OciConfig)),
+    case Key of
+        {ok, Source, _} ->
+            rebar_api:debug("ocisign: took the signing key (from ~p) away from ocibuild", [Source]);
+        none ->
+            ok
+    end,
+    {ok, rebar_state:set(State2, ocisign_prepared, #{key => Key, env => Env})}.
+
+format_error(Reason) ->
+    io_lib:format("~p", [Reason]).

@@ -1,0 +1,44 @@
+-module(ocisign_port_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+%% Request validation happens in the caller before anything reaches a port,
+%% so these need no Go program (run.sh covers the real port end to end).
+request_validation_test_() ->
+    Nobody = spawn(fun() -> ok end),
+    S = fun(Req) -> ocisign_port:sign(Nobody, Req) end,
+    [?_assertMatch({error, {invalid_request, <<"sign request without a reference">>}}, S(#{})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{reference => ""})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{reference => 42})),
+     ?_assertMatch({error, {invalid_request, <<"unknown field key", _/binary>>}},
+                   S(#{reference => "r/x:1", key => "k"})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", recursive => "yes"})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", timeout_ms => -1})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", annotations => [{"", "v"}]})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", annotations => 7})),
+     %% A valid request to a dead owner: closed, and the caller is fine.
+     ?_assertEqual({error, closed}, S(#{reference => <<"r/x:1">>, digest => "sha256:00",
+                                        sign_key => "k", annotations => #{a => "b"},
+                                        recursive => true, allow_insecure_registry => false,
+                                        timeout_ms => 10})),
+     ?_assertEqual(ok, ocisign_port:close(Nobody)),
+     ?_assertEqual({error, closed}, ocisign_port:os_pid(Nobody))].
+
+open_without_binary_test() ->
+    Old = os:getenv("OCISIGN_BIN"),
+    os:putenv("OCISIGN_BIN", "/nonexistent/ocisign"),
+    try
+        ?assertEqual({error, {bin_not_found, "OCISIGN_BIN", "/nonexistent/ocisign"}}, ocisign_port:open()),
+        ?assertMatch({error, {bin_not_found, _, _}}, ocisign_port:sign(#{reference => "r/x:1"}))
+    after
+        case Old of false -> os:unsetenv("OCISIGN_BIN"); _ -> os:putenv("OCISIGN_BIN", Old) end
+    end.
+
+format_error_test_() ->
+    F = fun ocisign_port:format_error/1,
+    [?_assertEqual("no such key (key_not_found)", F({key_not_found, <<"no such key">>})),
+     ?_assertEqual("the ocisign program was killed (SIGKILL)", F({port_exit, 137})),
+     ?_assertEqual("the ocisign program exited with status 2 before answering (its messages are on stderr above)",
+                   F({port_exit, 2})),
+     ?_assert(is_list(F(timeout))),
+     ?_assert(is_list(F({bin_missing, undefined}))),
+     ?_assert(is_list(F({protocol_mismatch, 2, 1})))].
