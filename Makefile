@@ -1,0 +1,28 @@
+# make demo   sign + verify on an embedded loopback registry (no setup, no network)
+# make test   install what the tests need and run every test (what CI runs)
+# make build  build bin/ocisign
+GO ?= go
+# A fresh machine may have Go in /usr/local/go without it being on PATH.
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: all build test demo tools vet clean
+all: build
+
+build:
+	$(GO) build -o bin/ocisign ./cmd/ocisign
+
+test:
+	test/run-tests.sh
+
+demo:
+	$(GO) run ./cmd/ocisign demo
+
+# Only the pinned cosign binaries (test/tools/build.sh), cached.
+tools:
+	test/tools/build.sh
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The whole test run: `make test` and CI (.ci/run) call this.
+#
+# On a fresh Debian bookworm machine (as root) it installs the Debian packages
+# the tests need when any is missing, builds the pinned cosign binaries once
+# (test/tools/build.sh, cached in ~/.cache/ocisign-tools), then runs go vet,
+# every Go test (unit + end-to-end against a real registry process and real
+# cosign v2/v3) and the Erlang tests. Go 1.26 must be installed
+# (/usr/local/go or PATH). Exit status is non-zero if any step fails; the
+# last line is a one-line summary.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+APT_PACKAGES=(docker-registry erlang-nox erlang-dev erlang-eunit rebar3 openssl ca-certificates)
+tools_dir="${OCISIGN_TOOLS_DIR:-$HOME/.cache/ocisign-tools}"
+export OCISIGN_COSIGN_V2="${OCISIGN_COSIGN_V2:-$tools_dir/cosign-v2.6.5}"
+export OCISIGN_COSIGN_V3="${OCISIGN_COSIGN_V3:-$tools_dir/cosign-v3.1.3}"
+export OCISIGN_REGISTRY_BIN="${OCISIGN_REGISTRY_BIN:-/usr/bin/docker-registry}"
+export OCISIGN_E2E=1
+export OCISIGN_BIN="$root/bin/ocisign"
+
+run_start=$SECONDS
+results=()
+failed=()
+
+# step NAME COMMAND...: runs one step, records its result and duration.
+step() {
+	local name="$1" start=$SECONDS
+	shift
+	echo "==> $name"
+	if "$@"; then
+		results+=("$name ok ($((SECONDS - start))s)")
+	else
+		results+=("$name FAILED ($((SECONDS - start))s)")
+		failed+=("$name")
+	fi
+}
+
+summary_and_exit() {
+	local total=$((SECONDS - run_start))
+	echo
+	for r in "${results[@]}"; do
+		echo "    $r"
+	done
+	if ((${#failed[@]})); then
+		echo "run-tests: FAIL (${failed[*]}) in ${total}s"
+		exit 1
+	fi
+	echo "run-tests: PASS (all ${#results[@]} steps) in ${total}s"
+	exit 0
+}
+
+# ---------------------------------------------------------------- prerequisites
+
+find_go() {
+	if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+		export PATH="/usr/local/go/bin:$PATH"
+	fi
+	if ! command -v go >/dev/null 2>&1; then
+		echo "run-tests: Go is not installed; install Go 1.26 from https://go.dev/dl/ into /usr/local/go" >&2
+		return 1
+	fi
+	go version
+}
+
+install_packages() {
+	local missing=() pkg
+	if ! command -v dpkg >/dev/null 2>&1; then
+		# Not Debian: the tools must already be there.
+		for cmd in "$OCISIGN_REGISTRY_BIN" erl rebar3 openssl; do
+			command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+		done
+		if ((${#missing[@]})); then
+			echo "run-tests: not a Debian system and missing: ${missing[*]}" >&2
+			return 1
+		fi
+		echo "not Debian; the needed commands are present"
+		return 0
+	fi
+	for pkg in "${APT_PACKAGES[@]}"; do
+		dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$pkg")
+	done
+	if ((${#missing[@]} == 0)); then
+		echo "all Debian packages present (${APT_PACKAGES[*]})"
+		return 0
+	fi
+	local sudo=()
+	if ((EUID != 0)); then
+		if ! command -v sudo >/dev/null 2>&1; then
+			echo "run-tests: missing Debian packages (${missing[*]}) and not root; run as root or install them" >&2
+			return 1
+		fi
+		sudo=(sudo)
+	fi
+	echo "installing: ${missing[*]}"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}"
+}
+
+build_tools() {
+	test/tools/build.sh && echo "cosign: $OCISIGN_COSIGN_V2, $OCISIGN_COSIGN_V3"
+}
+
+# ---------------------------------------------------------------- tests
+
+go_vet() { go vet ./...; }
+
+go_tests() {
+	# Unit tests of every package plus test/e2e (OCISIGN_E2E=1 makes a
+	# missing tool a failure there, not a skip).
+	go test -count=1 -timeout 20m ./...
+}
+
+build_cli() { go build -o "$OCISIGN_BIN" ./cmd/ocisign; }
+
+# The Erlang tests (rebar3 plugin in erlang_shim/). test/erlang/run.sh, when
+# present, owns the whole Erlang run; otherwise erlang_shim's own Makefile or
+# plain rebar3 eunit.
+erlang_tests() {
+	if [[ -x test/erlang/run.sh ]]; then
+		test/erlang/run.sh
+	elif [[ -f erlang_shim/Makefile ]]; then
+		make -C erlang_shim test
+	elif [[ -f erlang_shim/rebar.config ]]; then
+		(cd erlang_shim && rebar3 eunit)
+	else
+		echo "no erlang_shim/ yet; nothing to run"
+	fi
+}
+
+step "go toolchain" find_go
+((${#failed[@]})) && summary_and_exit
+step "debian packages" install_packages
+step "cosign builds" build_tools
+# Without the tools the tests below would only fail on set-up.
+((${#failed[@]})) && summary_and_exit
+step "go vet" go_vet
+step "go test" go_tests
+step "build bin/ocisign" build_cli
+step "erlang tests" erlang_tests
+summary_and_exit
