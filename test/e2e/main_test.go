@@ -5,9 +5,12 @@
 // Environment (set by test/run-tests.sh):
 //
 //	OCISIGN_E2E=1
-//	OCISIGN_COSIGN_V2      path to cosign v2.6.5
-//	OCISIGN_COSIGN_V3      path to cosign v3.1.3
-//	OCISIGN_REGISTRY_BIN   path to CNCF distribution (Debian: /usr/bin/docker-registry)
+//	OCISIGN_COSIGN_V2      cosign v2.6.5 (default: $OCISIGN_TOOLS_DIR/cosign-v2.6.5)
+//	OCISIGN_COSIGN_V3      cosign v3.1.3 (default: $OCISIGN_TOOLS_DIR/cosign-v3.1.3)
+//	OCISIGN_REGISTRY_BIN   CNCF distribution (default: Debian's /usr/bin/docker-registry)
+//
+// OCISIGN_TOOLS_DIR defaults to ~/.cache/ocisign-tools, where
+// test/tools/build.sh puts the pinned builds.
 //
 // Debugging: OCISIGN_E2E_LOG=1 logs every command (use with -v);
 // OCISIGN_E2E_KEEP=1 keeps the temp dir (registry log, keys).
@@ -46,8 +49,12 @@ var harness struct {
 	registry   string // "127.0.0.1:<port>"
 }
 
-// cosignVersions are the pinned releases the tests run, oldest first.
-var cosignVersions = []string{"v2", "v3"}
+// cosignVersions are the cosign major versions the tests run, oldest first;
+// cosignPins are the releases test/tools/build.sh builds.
+var (
+	cosignVersions = []string{"v2", "v3"}
+	cosignPins     = map[string]string{"v2": "v2.6.5", "v3": "v3.1.3"}
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv("OCISIGN_E2E") != "1" {
@@ -95,18 +102,27 @@ func setUp() (stop func(), err error) {
 		}
 	}
 
+	toolsDir := os.Getenv("OCISIGN_TOOLS_DIR")
+	if toolsDir == "" {
+		home, _ := os.UserHomeDir()
+		toolsDir = filepath.Join(home, ".cache", "ocisign-tools")
+	}
 	harness.cosign = map[string]string{}
 	var missing []string
 	for _, v := range cosignVersions {
 		envName := "OCISIGN_COSIGN_" + strings.ToUpper(v)
-		p, err := toolPath(envName)
+		p, err := toolPath(envName, filepath.Join(toolsDir, "cosign-"+cosignPins[v]))
 		if err != nil {
 			missing = append(missing, err.Error())
 			continue
 		}
+		if err := checkCosignVersion(p, cosignPins[v]); err != nil {
+			missing = append(missing, fmt.Sprintf("%s=%s: %v", envName, p, err))
+			continue
+		}
 		harness.cosign[v] = p
 	}
-	registryBin, err := toolPath("OCISIGN_REGISTRY_BIN")
+	registryBin, err := toolPath("OCISIGN_REGISTRY_BIN", "/usr/bin/docker-registry")
 	if err != nil {
 		missing = append(missing, err.Error())
 	}
@@ -137,11 +153,12 @@ func setUp() (stop func(), err error) {
 	return stop, nil
 }
 
-// toolPath reads an executable path from envName and checks it runs.
-func toolPath(envName string) (string, error) {
+// toolPath reads an executable path from envName (or takes defaultPath) and
+// checks that it is an executable file.
+func toolPath(envName, defaultPath string) (string, error) {
 	p := os.Getenv(envName)
 	if p == "" {
-		return "", fmt.Errorf("%s is not set", envName)
+		p = defaultPath
 	}
 	st, err := os.Stat(p)
 	if err != nil {
@@ -151,6 +168,23 @@ func toolPath(envName string) (string, error) {
 		return "", fmt.Errorf("%s=%s is not an executable file", envName, p)
 	}
 	return p, nil
+}
+
+// checkCosignVersion makes sure the tests run the pinned release.
+func checkCosignVersion(bin, want string) error {
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("`version` failed: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "GitVersion:"); ok {
+			if got := strings.TrimSpace(v); got != want {
+				return fmt.Errorf("is cosign %s, want %s (run test/tools/build.sh)", got, want)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("`version` printed no GitVersion line")
 }
 
 // startRegistry runs `docker-registry serve` on a free loopback port with
