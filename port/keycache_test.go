@@ -1,6 +1,11 @@
 package port
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -31,6 +36,33 @@ func newKeyPair(t *testing.T, dir, password string, force bool) (keyPath, pubPEM
 		t.Fatal(err)
 	}
 	return keyPath, string(pub)
+}
+
+// plainKey writes an unencrypted PKCS#8 P-256 key (no scrypt: fast under
+// -race) and returns its public PEM.
+func plainKey(t *testing.T, path string) string {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // a new inode, as editors and key tools do
+		t.Fatal(err)
+	}
+	s, err := signing.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := s.Verifier().PublicKeyPEM()
+	return string(pub)
 }
 
 // N concurrent public_key requests for one encrypted key decrypt it once.
@@ -65,8 +97,8 @@ func TestKeyIsDecryptedOnceForConcurrentRequests(t *testing.T) {
 
 // Direct calls from many goroutines share one load.
 func TestKeyCacheSingleFlight(t *testing.T) {
-	t.Setenv("COSIGN_PASSWORD", "pw")
-	keyPath, _ := newKeyPair(t, t.TempDir(), "pw", false)
+	keyPath := filepath.Join(t.TempDir(), "k.pem")
+	plainKey(t, keyPath)
 	var loads atomic.Int32
 	release := make(chan struct{})
 	cache := newKeyCache(func(p string) (*signing.Signer, error) {
@@ -101,9 +133,9 @@ func TestKeyCacheSingleFlight(t *testing.T) {
 // A replaced key file is loaded again; an unchanged one is not. Relative
 // and absolute names of one file share the entry.
 func TestKeyCacheReloadsAChangedFile(t *testing.T) {
-	t.Setenv("COSIGN_PASSWORD", "pw")
 	dir := t.TempDir()
-	keyPath, pub1 := newKeyPair(t, dir, "pw", false)
+	keyPath := filepath.Join(dir, "cosign.key")
+	pub1 := plainKey(t, keyPath)
 	var loads atomic.Int32
 	cache := newKeyCache(countingLoader(&loads))
 	pemOf := func(path string) string {
@@ -121,7 +153,7 @@ func TestKeyCacheReloadsAChangedFile(t *testing.T) {
 	if pemOf("cosign.key") != pub1 || pemOf("./cosign.key") != pub1 || loads.Load() != 1 {
 		t.Fatalf("unchanged file loaded %d times", loads.Load())
 	}
-	_, pub2 := newKeyPair(t, dir, "pw", true) // replaces cosign.key
+	pub2 := plainKey(t, keyPath) // replaces cosign.key
 	if pub2 == pub1 {
 		t.Fatal("generated the same key twice")
 	}
@@ -164,11 +196,15 @@ func TestKeyCacheFailures(t *testing.T) {
 	if loads.Load() != 3 {
 		t.Fatalf("missing file asked %d times, want 2", loads.Load()-1)
 	}
-	t.Setenv("COSIGN_PASSWORD", "pw")
-	if _, _, err := signing.GenerateKeyPair(filepath.Join(dir, "later"), []byte("pw"), false); err != nil {
-		t.Fatal(err)
-	}
+	plainKey(t, missing)
 	if _, err := cache.get(missing); err != nil {
 		t.Fatalf("key created after a miss: %v", err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -291,13 +291,16 @@ func (s *server) verify(ctx context.Context, req *request) {
 		err = &registry.Error{Op: "verify", Ref: req.reference, Code: CodeVerifyFailed, Err: errors.New("no valid signature")}
 	}
 	if err != nil {
-		code, _ := registry.ErrorCode(err)
-		if code == CodeVerifyFailed && res != nil && len(res.Signatures) > 0 {
-			s.replyError(req.id, code, err.Error()+": "+layerReasons(res), false)
-			s.logFailure(req, code, err.Error())
-			return
+		code, retryable := registry.ErrorCode(err)
+		if code == "" {
+			code = CodeInternal
 		}
-		s.replyFailure(req, err)
+		message := err.Error()
+		if code == CodeVerifyFailed && res != nil {
+			message = withLayerReasons(message, res)
+		}
+		s.logFailure(req, code, message)
+		s.replyError(req.id, code, message, retryable)
 		return
 	}
 	s.reply(verifyReply{replyHead: okHead(req.id), VerifyResult: res})
@@ -354,9 +357,10 @@ func (s *server) backend(allowInsecure bool) Backend {
 	return b
 }
 
-// layerReasons lists why each signature layer was refused.
-func layerReasons(res *registry.VerifyResult) string {
-	var parts []string
+// withLayerReasons makes sure the message says why each signature layer
+// was refused, adding the reasons the error text does not already carry.
+func withLayerReasons(message string, res *registry.VerifyResult) string {
+	var missing []string
 	for _, c := range res.Signatures {
 		if c.Valid {
 			continue
@@ -365,9 +369,14 @@ func layerReasons(res *registry.VerifyResult) string {
 		if reason == "" {
 			reason = "not valid"
 		}
-		parts = append(parts, fmt.Sprintf("layer %d (%s): %s", c.Layer, c.Digest, reason))
+		if c.Error == "" || !strings.Contains(message, c.Error) {
+			missing = append(missing, fmt.Sprintf("layer %d (%s): %s", c.Layer, c.Digest, reason))
+		}
 	}
-	return strings.Join(parts, "; ")
+	if len(missing) == 0 {
+		return message
+	}
+	return message + ": " + strings.Join(missing, "; ")
 }
 
 // replyFailure sends err with its stable code.
