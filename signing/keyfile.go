@@ -232,70 +232,62 @@ func clip(s string) string {
 }
 
 func parsePKCS8(der []byte, what string) (any, error) {
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err == nil {
-		return key, nil
-	}
+	// Refuse by algorithm and size before x509 parses (and validates) the key:
+	// Go cannot parse some of these, and a huge RSA key is slow to validate.
 	var p8 struct {
 		Version    int
 		Algo       pkix.AlgorithmIdentifier
 		PrivateKey []byte
 	}
-	if rest, aerr := asn1.Unmarshal(der, &p8); aerr != nil || len(rest) != 0 {
+	if rest, err := asn1.Unmarshal(der, &p8); err == nil && len(rest) == 0 {
+		switch alg := p8.Algo.Algorithm; {
+		case alg.Equal(oidPublicKeyRSA):
+			if err := checkRSABits(pkcs1ModulusBits(p8.PrivateKey)); err != nil {
+				return nil, err
+			}
+		case alg.Equal(oidPublicKeyECDSA):
+			var curve asn1.ObjectIdentifier
+			if _, err := asn1.Unmarshal(p8.Algo.Parameters.FullBytes, &curve); err == nil && !supportedCurve(curve) {
+				return nil, unsupportedCurveOID(curve)
+			}
+		case alg.Equal(oidPublicKeyEd25519):
+		default:
+			return nil, unsupportedAlgorithm(alg)
+		}
+	}
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
 		return nil, ErrInvalidKey.with("%s is not a valid PKCS#8 private key (corrupt or truncated)", what)
 	}
-	switch {
-	case p8.Algo.Algorithm.Equal(oidPublicKeyRSA):
-		if bits := pkcs1ModulusBits(p8.PrivateKey); bits > 0 && (bits < 2048 || bits > 4096) {
-			return nil, rsaSizeError(bits)
-		}
-	case p8.Algo.Algorithm.Equal(oidPublicKeyECDSA):
-		var curve asn1.ObjectIdentifier
-		if _, cerr := asn1.Unmarshal(p8.Algo.Parameters.FullBytes, &curve); cerr == nil {
-			if name, known := curveNames[curve.String()]; known && !supportedCurve(curve) {
-				return nil, unsupportedCurve(name)
-			}
-		}
-	default:
-		if name, known := algorithmNames[p8.Algo.Algorithm.String()]; known {
-			return nil, ErrUnsupportedKey.with("%s keys are not supported; %s", name, supportedKeys)
-		}
-		return nil, ErrUnsupportedKey.with("private key algorithm %s is not supported; %s", p8.Algo.Algorithm, supportedKeys)
-	}
-	return nil, ErrInvalidKey.with("%s is not a valid PKCS#8 private key (corrupt or inconsistent)", what)
+	return key, nil
 }
 
 func parseSEC1(der []byte) (any, error) {
-	key, err := x509.ParseECPrivateKey(der)
-	if err == nil {
-		return key, nil
-	}
 	var ec struct {
 		Version       int
 		PrivateKey    []byte
 		NamedCurveOID asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
 		PublicKey     asn1.BitString        `asn1:"optional,explicit,tag:1"`
 	}
-	if _, aerr := asn1.Unmarshal(der, &ec); aerr == nil && !supportedCurve(ec.NamedCurveOID) {
-		if name, known := curveNames[ec.NamedCurveOID.String()]; known {
-			return nil, unsupportedCurve(name)
-		}
-		if len(ec.NamedCurveOID) > 0 {
-			return nil, unsupportedCurve("with OID " + ec.NamedCurveOID.String())
-		}
+	if _, err := asn1.Unmarshal(der, &ec); err == nil && len(ec.NamedCurveOID) > 0 && !supportedCurve(ec.NamedCurveOID) {
+		return nil, unsupportedCurveOID(ec.NamedCurveOID)
 	}
-	return nil, ErrInvalidKey.with("EC PRIVATE KEY block is not a valid SEC1 private key (corrupt or truncated)")
+	key, err := x509.ParseECPrivateKey(der)
+	if err != nil {
+		return nil, ErrInvalidKey.with("EC PRIVATE KEY block is not a valid SEC1 private key (corrupt or truncated)")
+	}
+	return key, nil
 }
 
 func parsePKCS1(der []byte) (any, error) {
+	if err := checkRSABits(pkcs1ModulusBits(der)); err != nil {
+		return nil, err
+	}
 	key, err := x509.ParsePKCS1PrivateKey(der)
-	if err == nil {
-		return key, nil
+	if err != nil {
+		return nil, ErrInvalidKey.with("RSA PRIVATE KEY block is not a valid PKCS#1 private key (corrupt or truncated)")
 	}
-	if bits := pkcs1ModulusBits(der); bits > 0 && (bits < 2048 || bits > 4096) {
-		return nil, rsaSizeError(bits)
-	}
-	return nil, ErrInvalidKey.with("RSA PRIVATE KEY block is not a valid PKCS#1 private key (corrupt or truncated)")
+	return key, nil
 }
 
 // pkcs1ModulusBits reads just the modulus size, so that keys Go refuses to
@@ -317,12 +309,28 @@ func pkcs1ModulusBits(der []byte) int {
 	return n.BitLen()
 }
 
-func rsaSizeError(bits int) error {
+// checkRSABits refuses sizes cosign verifiers reject; 0 (unknown) passes so
+// that the parser reports the corruption.
+func checkRSABits(bits int) error {
+	if bits == 0 || bits >= 2048 && bits <= 4096 {
+		return nil
+	}
 	return ErrUnsupportedKey.with("RSA key of %d bits is not supported: cosign verifiers accept 2048 to 4096 bits", bits)
 }
 
-func unsupportedCurve(name string) error {
+func unsupportedCurveOID(oid asn1.ObjectIdentifier) error {
+	name, known := curveNames[oid.String()]
+	if !known {
+		name = "with OID " + oid.String()
+	}
 	return ErrUnsupportedKey.with("ECDSA curve %s is not supported; %s", name, supportedKeys)
+}
+
+func unsupportedAlgorithm(oid asn1.ObjectIdentifier) error {
+	if name, known := algorithmNames[oid.String()]; known {
+		return ErrUnsupportedKey.with("%s keys are not supported; %s", name, supportedKeys)
+	}
+	return ErrUnsupportedKey.with("key algorithm %s is not supported; %s", oid, supportedKeys)
 }
 
 func unsupportedKeyType(key any) error {
@@ -334,8 +342,9 @@ func unsupportedKeyType(key any) error {
 }
 
 var (
-	oidPublicKeyRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
-	oidPublicKeyECDSA = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+	oidPublicKeyRSA     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+	oidPublicKeyECDSA   = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+	oidPublicKeyEd25519 = asn1.ObjectIdentifier{1, 3, 101, 112}
 )
 
 func supportedCurve(oid asn1.ObjectIdentifier) bool {
@@ -365,7 +374,6 @@ var algorithmNames = map[string]string{
 	"1.2.840.10040.4.1":     "DSA",
 	"1.3.101.110":           "X25519",
 	"1.3.101.111":           "X448",
-	"1.3.101.112":           "Ed25519",
 	"1.3.101.113":           "Ed448",
 	"1.2.840.113549.1.1.10": "RSA-PSS",
 	"1.2.840.113549.1.3.1":  "Diffie-Hellman",
@@ -399,14 +407,8 @@ func parsePublicKey(data []byte) (*Verifier, error) {
 	case pemPKCS1Public:
 		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
 		if err != nil {
-			var pk struct {
-				N *big.Int
-				E int
-			}
-			if _, aerr := asn1.Unmarshal(block.Bytes, &pk); aerr == nil && pk.N != nil {
-				if bits := pk.N.BitLen(); bits < 2048 || bits > 4096 {
-					return nil, rsaSizeError(bits)
-				}
+			if err := checkRSABits(pkcs1PublicModulusBits(block.Bytes)); err != nil {
+				return nil, err
 			}
 			return nil, ErrInvalidKey.with("RSA PUBLIC KEY block is not a valid PKCS#1 public key (corrupt or truncated)")
 		}
@@ -427,33 +429,32 @@ func describePKIXFailure(der []byte) error {
 		Algorithm pkix.AlgorithmIdentifier
 		PublicKey asn1.BitString
 	}
-	if rest, err := asn1.Unmarshal(der, &spki); err != nil || len(rest) != 0 {
-		return ErrInvalidKey.with("PUBLIC KEY block is not a valid PKIX public key (corrupt or truncated)")
-	}
-	switch alg := spki.Algorithm.Algorithm; {
-	case alg.Equal(oidPublicKeyECDSA):
-		var curve asn1.ObjectIdentifier
-		if _, err := asn1.Unmarshal(spki.Algorithm.Parameters.FullBytes, &curve); err == nil && !supportedCurve(curve) {
-			if name, known := curveNames[curve.String()]; known {
-				return unsupportedCurve(name)
+	if rest, err := asn1.Unmarshal(der, &spki); err == nil && len(rest) == 0 {
+		switch alg := spki.Algorithm.Algorithm; {
+		case alg.Equal(oidPublicKeyECDSA):
+			var curve asn1.ObjectIdentifier
+			if _, err := asn1.Unmarshal(spki.Algorithm.Parameters.FullBytes, &curve); err == nil && !supportedCurve(curve) {
+				return unsupportedCurveOID(curve)
 			}
-			return unsupportedCurve("with OID " + curve.String())
-		}
-	case alg.Equal(oidPublicKeyRSA):
-		var pk struct {
-			N *big.Int
-			E int
-		}
-		if _, err := asn1.Unmarshal(spki.PublicKey.RightAlign(), &pk); err == nil && pk.N != nil {
-			if bits := pk.N.BitLen(); bits < 2048 || bits > 4096 {
-				return rsaSizeError(bits)
+		case alg.Equal(oidPublicKeyRSA):
+			if err := checkRSABits(pkcs1PublicModulusBits(spki.PublicKey.RightAlign())); err != nil {
+				return err
 			}
+		case alg.Equal(oidPublicKeyEd25519):
+		default:
+			return unsupportedAlgorithm(alg)
 		}
-	default:
-		if name, known := algorithmNames[alg.String()]; known {
-			return ErrUnsupportedKey.with("%s keys are not supported; %s", name, supportedKeys)
-		}
-		return ErrUnsupportedKey.with("public key algorithm %s is not supported; %s", alg, supportedKeys)
 	}
-	return ErrInvalidKey.with("PUBLIC KEY block is not a valid PKIX public key (corrupt or inconsistent)")
+	return ErrInvalidKey.with("PUBLIC KEY block is not a valid PKIX public key (corrupt or truncated)")
+}
+
+func pkcs1PublicModulusBits(der []byte) int {
+	var pk struct {
+		N *big.Int
+		E int
+	}
+	if _, err := asn1.Unmarshal(der, &pk); err != nil || pk.N == nil {
+		return 0
+	}
+	return pk.N.BitLen()
 }

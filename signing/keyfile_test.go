@@ -2,6 +2,11 @@ package signing
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -350,6 +355,18 @@ func TestCorruptPEM(t *testing.T) {
 	pub, _ := os.ReadFile(fixture("openssl-p256.pub"))
 	params, _ := os.ReadFile(fixture("openssl-p256-sec1-params.pem"))
 	onlyParams := params[:bytes.Index(params, []byte("-----BEGIN EC PRIVATE KEY"))]
+	ed25519Key, _ := os.ReadFile(fixture("openssl-ed25519-pkcs8.pem"))
+	x, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	x25519DER, err := x509.MarshalPKCS8PrivateKey(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x25519Pub, _ := x509.MarshalPKIXPublicKey(x.PublicKey())
+	unknownAlgDER, _ := asn1.Marshal(struct {
+		Version int
+		Algo    pkix.AlgorithmIdentifier
+		Key     []byte
+	}{0, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 3, 4}}, []byte{1}})
 
 	cases := []struct {
 		name string
@@ -369,6 +386,9 @@ func TestCorruptPEM(t *testing.T) {
 		{"unknown PEM type", pem.EncodeToMemory(&pem.Block{Type: "SOMETHING ELSE", Bytes: []byte{1}}), "invalid_key", `"SOMETHING ELSE"`},
 		{"openssh key", pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: []byte{1}}), "unsupported_key", "OpenSSH"},
 		{"whitespace only", []byte(" \n\t\n"), "invalid_key", "empty"},
+		{"Ed25519 PKCS#8 cut short", reblock(t, ed25519Key, func(b []byte) []byte { return b[:len(b)-3] }), "invalid_key", "not a valid PKCS#8"},
+		{"X25519 PKCS#8", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: x25519DER}), "unsupported_key", "X25519 keys are not supported"},
+		{"unknown PKCS#8 algorithm", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: unknownAlgDER}), "unsupported_key", "key algorithm 1.2.3.4 is not supported"},
 		{"binary garbage", []byte{0, 1, 2, 0xff, 0xfe}, "invalid_key", "not a PEM file"},
 	}
 	for _, c := range cases {
@@ -382,7 +402,9 @@ func TestCorruptPEM(t *testing.T) {
 			}
 		})
 	}
-	_, err := ParsePublicKey(reblock(t, pub, func(b []byte) []byte { return b[:len(b)-5] }), "p.pub")
+	_, err = ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: x25519Pub}), "p.pub")
+	checkKeyError(t, err, "unsupported_key", "p.pub", "X25519")
+	_, err = ParsePublicKey(reblock(t, pub, func(b []byte) []byte { return b[:len(b)-5] }), "p.pub")
 	checkKeyError(t, err, "invalid_key", "p.pub", "not a valid PKIX")
 	_, err = ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: []byte{0x30, 0}}), "p.pub")
 	checkKeyError(t, err, "invalid_key", "p.pub", "not a valid PKCS#1")
