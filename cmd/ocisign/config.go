@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+)
+
+// fileConfig is the YAML file given by --config or OCISIGN_CONFIG.
+type fileConfig struct {
+	SignKey            string            `yaml:"sign_key"`
+	Annotations        map[string]string `yaml:"annotations"`
+	Recursive          bool              `yaml:"recursive"`
+	InsecureRegistries []string          `yaml:"insecure_registries"`
+	Timeout            string            `yaml:"timeout"`
+
+	timeout time.Duration
+	dir     string // the file's directory; relative sign_key paths start there
+}
+
+// maxConfigBytes keeps a wrong --config (a binary, a device) from being read whole.
+const maxConfigBytes = 1 << 20
+
+func configFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "config",
+		Usage:   "YAML `FILE` with sign_key, annotations, recursive, insecure_registries, timeout",
+		EnvVars: []string{"OCISIGN_CONFIG"},
+	}
+}
+
+// loadConfig reads the config named by --config / OCISIGN_CONFIG; no file
+// means the zero config. Unknown keys and bad values are errors.
+func loadConfig(c *cli.Context) (*fileConfig, error) {
+	path := c.String("config")
+	if path == "" {
+		return &fileConfig{}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, unwrapPathError(err))
+	}
+	if len(data) > maxConfigBytes {
+		return nil, fmt.Errorf("config %s: larger than %d bytes; is this the right file?", path, maxConfigBytes)
+	}
+	return parseConfig(path, data)
+}
+
+func parseConfig(path string, data []byte) (*fileConfig, error) {
+	cfg := &fileConfig{dir: filepath.Dir(path)}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if cfg.Timeout != "" {
+		d, err := time.ParseDuration(cfg.Timeout)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("config %s: timeout %q is not a positive duration like \"90s\" or \"5m\"", path, cfg.Timeout)
+		}
+		cfg.timeout = d
+	}
+	for k := range cfg.Annotations {
+		if k == "" {
+			return nil, fmt.Errorf("config %s: annotations: empty key", path)
+		}
+	}
+	for _, h := range cfg.InsecureRegistries {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return nil, fmt.Errorf("config %s: insecure_registries: %q is not a host[:port]", path, h)
+		}
+	}
+	return cfg, nil
+}
+
+// signKeyPath applies ocibuild's order: --key > OCIBUILD_SIGN_KEY > config sign_key.
+func (cfg *fileConfig) signKeyPath(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if v := os.Getenv("OCIBUILD_SIGN_KEY"); v != "" {
+		return v, nil
+	}
+	if cfg.SignKey != "" {
+		if filepath.IsAbs(cfg.SignKey) {
+			return cfg.SignKey, nil
+		}
+		return filepath.Join(cfg.dir, cfg.SignKey), nil
+	}
+	return "", usagef("no signing key: pass --key FILE, set OCIBUILD_SIGN_KEY, or put sign_key in the --config file")
+}
+
+// parseAnnotations splits -a k=v on the first '=' as cosign does and lays
+// them over the config's annotations.
+func parseAnnotations(base map[string]string, flags []string) (map[string]string, error) {
+	out := make(map[string]string, len(base)+len(flags))
+	for k, v := range base {
+		out[k] = v
+	}
+	for _, a := range flags {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, usagef("annotation %q is not of the form key=value", a)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

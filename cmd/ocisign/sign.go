@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/signing"
+)
+
+func signCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "sign",
+		Usage:     "sign an image (and with --recursive every platform manifest of an index)",
+		ArgsUsage: "IMAGE",
+		Description: "Appends a cosign-compatible signature to the image's sha256-<hex>.sig tag, keeping every\n" +
+			"signature already there. The password of an encrypted key comes from COSIGN_PASSWORD or a prompt.",
+		OnUsageError: onUsageError,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted PEM, PKCS#8, SEC1 or PKCS#1); default OCIBUILD_SIGN_KEY, then the config's sign_key"},
+			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for an index, also sign every child manifest, nested indexes too"},
+		}, commonFlags()...),
+		Action: runSign,
+	}
+}
+
+// commonFlags are shared by sign and verify.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "annotations", Aliases: []string{"a"}, Usage: "`key=value` in the payload's optional map (repeatable)"},
+		&cli.BoolFlag{Name: "allow-insecure-registry", Usage: "allow plain HTTP to any registry (loopback registries never need it)"},
+		&cli.DurationFlag{Name: "timeout", Usage: "bound the whole operation (default: the config's timeout, else 5m)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`text` or json"},
+		configFlag(),
+	}
+}
+
+// operation is what sign and verify share: config, flags, client, image.
+type operation struct {
+	cfg         *fileConfig
+	image       string
+	annotations map[string]string
+	json        bool
+	timeout     time.Duration
+	client      *registry.Client
+	stdout      io.Writer
+	stderr      io.Writer
+}
+
+func newOperation(c *cli.Context) (*operation, error) {
+	if c.NArg() != 1 {
+		if c.NArg() == 0 {
+			return nil, usagef("%s needs exactly one IMAGE (registry/repo[:tag][@digest])", c.Command.Name)
+		}
+		return nil, usagef("%s takes one IMAGE, got %d arguments (flags must come before IMAGE)", c.Command.Name, c.NArg())
+	}
+	output := c.String("output")
+	if output != "text" && output != "json" {
+		return nil, usagef("--output must be text or json, not %q", output)
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	annotations, err := parseAnnotations(cfg.Annotations, c.StringSlice("annotations"))
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.timeout
+	if c.IsSet("timeout") {
+		if timeout = c.Duration("timeout"); timeout <= 0 {
+			return nil, usagef("--timeout must be positive")
+		}
+	}
+	stderr := c.App.ErrWriter
+	client := registry.New(registry.Options{
+		AllowInsecure:       c.Bool("allow-insecure-registry"),
+		InsecureRegistries:  cfg.InsecureRegistries,
+		Timeout:             timeout,
+		SignatureRepository: os.Getenv("COSIGN_REPOSITORY"),
+		Logf:                func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) },
+	})
+	return &operation{
+		cfg:         cfg,
+		image:       c.Args().First(),
+		annotations: annotations,
+		json:        output == "json",
+		timeout:     timeout,
+		client:      client,
+		stdout:      c.App.Writer,
+		stderr:      stderr,
+	}, nil
+}
+
+func runSign(c *cli.Context) error {
+	op, err := newOperation(c)
+	if err != nil {
+		return err
+	}
+	keyPath, err := op.cfg.signKeyPath(c.String("key"))
+	if err != nil {
+		return err
+	}
+	signer, err := signing.LoadPrivateKey(keyPath, signing.EnvPassword(promptPassword(keyPath, op.stderr)))
+	if err != nil {
+		return op.fail(err)
+	}
+	if w := signer.Warning(); w != "" {
+		fmt.Fprintf(op.stderr, "warning: %s\n", w)
+	}
+	res, err := op.client.Sign(context.Background(), registry.SignRequest{
+		Reference:   op.image,
+		Signer:      signer,
+		Annotations: op.annotations,
+		Recursive:   c.Bool("recursive") || op.cfg.Recursive,
+	})
+	if err != nil {
+		return op.fail(err)
+	}
+	if op.json {
+		return writeJSON(op.stdout, res)
+	}
+	for _, s := range res.Signed {
+		what := "signed"
+		if s.Deduplicated {
+			what = "already signed with this key and annotations (deduplicated)"
+		}
+		fmt.Fprintf(op.stdout, "%s %s\n  signature %s@%s\n", s.Digest, what, s.SignatureRef, s.SignatureDigest)
+	}
+	return nil
+}
+
+// fail reports err (as a JSON object on stdout with --output json) and
+// exits 1; the message never carries secrets (signing and registry errors
+// are built that way).
+func (op *operation) fail(err error) error {
+	code, retryable := registry.ErrorCode(err)
+	fmt.Fprintf(op.stderr, "ocisign: %v\n", err)
+	if op.json {
+		_ = writeJSON(op.stdout, map[string]any{"error": map[string]any{
+			"code": code, "message": err.Error(), "retryable": retryable,
+		}})
+	}
+	return &reportedError{code: exitFailed}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// promptPassword asks on the terminal when stdin is one; elsewhere an
+// encrypted key without COSIGN_PASSWORD is an error, never a hang.
+func promptPassword(keyPath string, stderr io.Writer) signing.PasswordFunc {
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil
+	}
+	return func() ([]byte, error) {
+		fmt.Fprintf(stderr, "Enter password for private key %s: ", keyPath)
+		pw, err := term.ReadPassword(fd)
+		fmt.Fprintln(stderr)
+		return pw, err
+	}
+}
