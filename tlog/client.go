@@ -287,7 +287,12 @@ func (c *Client) PublicKeys(ctx context.Context) (*signing.RekorKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetching the log's public key: %w", err)
 	}
-	keys, err := signing.ParseRekorPublicKeys(r.body, c.name+publicKeyPath)
+	pemBytes := r.body
+	var quoted string // a JSON string, if content negotiation went that way
+	if json.Unmarshal(r.body, &quoted) == nil {
+		pemBytes = []byte(quoted)
+	}
+	keys, err := signing.ParseRekorPublicKeys(pemBytes, c.name+publicKeyPath)
 	if err != nil {
 		return nil, fmt.Errorf("the log's public key: %w", err)
 	}
@@ -389,7 +394,11 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) (*r
 		return nil, err
 	}
 	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set("Accept", "application/json")
+	if path == publicKeyPath {
+		req.Header.Set("Accept", "application/x-pem-file")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

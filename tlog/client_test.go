@@ -46,6 +46,7 @@ type fakeLog struct {
 	mangleEntry func(id string, e map[string]any) (string, map[string]any)
 	block       chan struct{} // when set, POST waits on it or the request's end
 	noLocation  bool
+	jsonKey     bool // serve the public key as a JSON string
 }
 
 func newFakeLog(t *testing.T) *fakeLog {
@@ -75,6 +76,12 @@ func (f *fakeLog) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == publicKeyPath:
 		f.keyGet.Add(1)
+		// Rekor's go-swagger server answers a JSON string unless asked for PEM.
+		if f.jsonKey || r.Header.Get("Accept") != "application/x-pem-file" {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(string(f.publicKeyPEM()))
+			return
+		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		w.Write(f.publicKeyPEM())
 	case r.Method == http.MethodPost && r.URL.Path == entriesPath:
@@ -265,7 +272,14 @@ func TestRekorClientUploadAndReuse(t *testing.T) {
 }
 
 func TestRekorClientFetchesLogKeyOnce(t *testing.T) {
+	for _, jsonKey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("jsonKey=%v", jsonKey), func(t *testing.T) { testFetchesLogKeyOnce(t, jsonKey) })
+	}
+}
+
+func testFetchesLogKeyOnce(t *testing.T, jsonKey bool) {
 	f := newFakeLog(t)
+	f.jsonKey = jsonKey
 	t.Setenv(EnvPublicKey, "")
 	c, err := New(f.srv.URL, Options{})
 	if err != nil {

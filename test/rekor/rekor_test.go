@@ -1,0 +1,425 @@
+package rekor
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/signing"
+	"github.com/ocisign/ocisign/tlog"
+)
+
+// These tests run only with OCISIGN_REKOR_E2E=1; then a missing tool is a
+// failure. Environment:
+//
+//	OCISIGN_REKOR_E2E=1
+//	OCISIGN_TOOLS_DIR    binaries (default ~/.cache/ocisign-tools; test/rekor/install.sh fills it)
+//	OCISIGN_COSIGN_V2    cosign v2.6.5 (default $OCISIGN_TOOLS_DIR/cosign-v2.6.5)
+//	OCISIGN_COSIGN_V3    cosign v3.1.3 (default $OCISIGN_TOOLS_DIR/cosign-v3.1.3)
+//	OCISIGN_REKOR_KEEP=1 keep the log's directory (database, process logs)
+
+var shared *Log
+
+func TestMain(m *testing.M) {
+	if os.Getenv("OCISIGN_REKOR_E2E") == "" {
+		os.Exit(m.Run()) // every test skips
+	}
+	opts := Options{Logf: log.Printf}
+	if os.Getenv("OCISIGN_REKOR_KEEP") != "" {
+		dir, err := os.MkdirTemp("", "ocisign-rekor-keep-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts.Dir = dir
+	}
+	l, err := Start(context.Background(), opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: starting the local Rekor: %v\n", err)
+		os.Exit(1)
+	}
+	shared = l
+	code := m.Run()
+	if err := l.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: stopping the local Rekor: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func needRekor(t *testing.T) *Log {
+	t.Helper()
+	if os.Getenv("OCISIGN_REKOR_E2E") == "" {
+		t.Skip("real-Rekor test: set OCISIGN_REKOR_E2E=1 (after test/rekor/install.sh) to run it")
+	}
+	if shared == nil || shared.stopped {
+		t.Fatal("the local Rekor is not running")
+	}
+	return shared
+}
+
+func cosignBinary(t *testing.T, env, name string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		p = filepath.Join(DefaultToolsDir(), name)
+	}
+	if !isExecutable(p) {
+		t.Fatalf("%s not found at %s (set %s or run test/tools/build.sh)", name, p, env)
+	}
+	return p
+}
+
+type signedPayload struct {
+	signer    *signing.Signer
+	payload   []byte
+	signature []byte
+	pub       []byte
+}
+
+func newSignedPayload(t *testing.T, repo string) signedPayload {
+	t.Helper()
+	s, err := signing.GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := signing.Payload(repo, "sha256:"+randomHex(32), map[string]string{"test": t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.Verifier().PublicKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signedPayload{s, payload, sig, pub}
+}
+
+func pinnedClient(t *testing.T, l *Log) *tlog.Client {
+	t.Helper()
+	c, err := tlog.New(l.URL, tlog.Options{PublicKeyFile: l.PublicKeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A real signature goes into the real log; the annotation built from the
+// reply passes the offline check, and the UUID is one Rekor knows.
+func TestRealRekorUploadAndOfflineCheck(t *testing.T) {
+	l := needRekor(t)
+	s := newSignedPayload(t, "registry.example/app")
+	entry, err := pinnedClient(t, l).Upload(context.Background(), s.payload, s.signature, s.pub)
+	if err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	t.Logf("entry: index %d uuid %s\nannotation: %s", entry.LogIndex, entry.UUID, entry.BundleAnnotation)
+
+	keys, err := signing.LoadRekorPublicKeys(l.PublicKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := signing.VerifyRekorBundle(entry.BundleAnnotation, s.payload, s.signature, s.signer.Verifier(), keys)
+	if err != nil {
+		t.Fatalf("offline check of the real annotation: %v", err)
+	}
+	if got.UUID != entry.UUID || got.LogIndex != entry.LogIndex {
+		t.Errorf("offline check gives %+v, upload gave %+v", got, entry)
+	}
+	logID, _ := signing.RekorLogID(l.PublicKey)
+	if got.LogID != logID {
+		t.Errorf("logID %s, want %s", got.LogID, logID)
+	}
+
+	// Rekor serves the entry under the UUID we computed from its body.
+	resp, err := http.Get(l.URL + "/api/v1/log/entries/" + entry.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET entry by our UUID: %s", resp.Status)
+	}
+
+	// The same annotation for another payload or another key is refused.
+	other := newSignedPayload(t, "registry.example/app")
+	if _, err := signing.VerifyRekorBundle(entry.BundleAnnotation, other.payload, s.signature, s.signer.Verifier(), keys); err == nil {
+		t.Error("annotation accepted for another payload")
+	}
+	if _, err := signing.VerifyRekorBundle(entry.BundleAnnotation, s.payload, s.signature, other.signer.Verifier(), keys); err == nil {
+		t.Error("annotation accepted for another key")
+	}
+}
+
+// With no key configured the client fetches the log's key once and uses it.
+func TestRealRekorFetchedKey(t *testing.T) {
+	l := needRekor(t)
+	t.Setenv(tlog.EnvPublicKey, "")
+	c, err := tlog.New(l.URL, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSignedPayload(t, "registry.example/fetched")
+	if _, err := c.Upload(context.Background(), s.payload, s.signature, s.pub); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	keys, err := c.PublicKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := signing.RekorLogID(l.PublicKey)
+	if ids := keys.LogIDs(); len(ids) != 1 || ids[0] != want {
+		t.Errorf("fetched log IDs %v, want [%s]", ids, want)
+	}
+}
+
+// Uploading the same entry twice: Rekor answers 409 and the client reuses
+// the existing entry.
+func TestRealRekorDuplicateReusesEntry(t *testing.T) {
+	l := needRekor(t)
+	s := newSignedPayload(t, "registry.example/dup")
+	c := pinnedClient(t, l)
+	first, err := c.Upload(context.Background(), s.payload, s.signature, s.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conflicts int
+	counting := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil && resp.StatusCode == http.StatusConflict {
+			conflicts++
+		}
+		return resp, err
+	})}
+	c2, err := tlog.New(l.URL, tlog.Options{PublicKeyFile: l.PublicKeyFile, HTTPClient: counting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c2.Upload(context.Background(), s.payload, s.signature, s.pub)
+	if err != nil {
+		t.Fatalf("second Upload: %v", err)
+	}
+	if conflicts != 1 {
+		t.Errorf("Rekor answered 409 %d times, want 1", conflicts)
+	}
+	if second.UUID != first.UUID || second.LogIndex != first.LogIndex {
+		t.Errorf("second upload %+v, first %+v", second, first)
+	}
+	keys, _ := signing.LoadRekorPublicKeys(l.PublicKeyFile)
+	if _, err := signing.VerifyRekorBundle(second.BundleAnnotation, s.payload, s.signature, s.signer.Verifier(), keys); err != nil {
+		t.Errorf("reused entry's annotation: %v", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The compatibility proof: ocisign signs with the log (registry.Client.Sign
+// with tlog.Client), and real cosign v2 (online flags, no
+// --insecure-ignore-tlog) and v3 (--offline) accept the signature, checking
+// the bundle against the log's key. A wrong log key makes cosign refuse,
+// which shows the bundle is what was checked.
+func TestRealRekorCosignVerifiesOcisignBundle(t *testing.T) {
+	l := needRekor(t)
+	cosign2 := cosignBinary(t, "OCISIGN_COSIGN_V2", "cosign-v2.6.5")
+	cosign3 := cosignBinary(t, "OCISIGN_COSIGN_V3", "cosign-v3.1.3")
+
+	host := startRegistry(t)
+	ref, err := name.ParseReference(host + "/ocisign/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	image := ref.Context().Name() + "@" + d.String()
+
+	dir := t.TempDir()
+	signer, err := signing.GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := signer.Verifier().PublicKeyPEM()
+	pubPath := filepath.Join(dir, "cosign.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	rc := registry.New(registry.Options{})
+	res, err := rc.Sign(context.Background(), registry.SignRequest{Reference: image, Signer: signer, Tlog: pinnedClient(t, l)})
+	if err != nil {
+		t.Fatalf("Sign with the log: %v", err)
+	}
+	if len(res.Signed) != 1 || res.Signed[0].LogIndex == nil || res.Signed[0].LogUUID == "" {
+		t.Fatalf("sign result has no log entry: %+v", res)
+	}
+	t.Logf("signed %s: log index %d uuid %s", image, *res.Signed[0].LogIndex, res.Signed[0].LogUUID)
+
+	wrongKey := filepath.Join(dir, "other-rekor.pub")
+	if err := os.WriteFile(wrongKey, otherECPublicKeyPEM(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	runs := []struct {
+		name      string
+		bin       string
+		args      []string
+		rekorKey  string
+		wantOK    bool
+		wantInOut string
+	}{
+		{"cosign v2 online flags", cosign2,
+			[]string{"verify", "--key", pubPath, "--rekor-url", l.URL, "--allow-insecure-registry", image},
+			l.PublicKeyFile, true, "Existence of the claims in the transparency log was verified offline"},
+		{"cosign v3 offline", cosign3,
+			[]string{"verify", "--key", pubPath, "--offline", "--allow-insecure-registry", image},
+			l.PublicKeyFile, true, "Existence of the claims in the transparency log was verified offline"},
+		{"cosign v2 with another log's key", cosign2,
+			[]string{"verify", "--key", pubPath, "--rekor-url", l.URL, "--allow-insecure-registry", image},
+			wrongKey, false, "rekor log public key not found"},
+		{"cosign v3 offline with another log's key", cosign3,
+			[]string{"verify", "--key", pubPath, "--offline", "--allow-insecure-registry", image},
+			wrongKey, false, "rekor log public key not found"},
+	}
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			out, err := runCosign(t, r.bin, r.rekorKey, r.args...)
+			if r.wantOK && err != nil {
+				t.Fatalf("%s %s: %v\n%s", filepath.Base(r.bin), strings.Join(r.args, " "), err, out)
+			}
+			if !r.wantOK && err == nil {
+				t.Fatalf("%s accepted with the wrong log key:\n%s", filepath.Base(r.bin), out)
+			}
+			if !strings.Contains(out, r.wantInOut) {
+				t.Errorf("output lacks %q:\n%s", r.wantInOut, out)
+			}
+		})
+	}
+
+	// ocisign's own verify path with the bundle required.
+	keys, _ := signing.LoadRekorPublicKeys(l.PublicKeyFile)
+	vr, err := rc.Verify(context.Background(), registry.VerifyRequest{Reference: image, Verifier: signer.Verifier(),
+		BundleCheck: tlog.BundleCheck(signer.Verifier(), keys), RequireTlog: true})
+	if err != nil {
+		t.Fatalf("Verify --require-tlog: %v (%+v)", err, vr)
+	}
+	if vr.Valid != 1 || vr.Signatures[0].LogUUID != res.Signed[0].LogUUID {
+		t.Errorf("verify result %+v", vr)
+	}
+}
+
+func runCosign(t *testing.T, bin, rekorKey string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(),
+		"SIGSTORE_REKOR_PUBLIC_KEY="+rekorKey,
+		"HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"),
+		"SIGSTORE_NO_CACHE=true")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func otherECPublicKeyPEM(t *testing.T) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// startRegistry serves go-containerregistry's in-process registry on a
+// 127.0.0.1 port that cosign can reach too.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return ln.Addr().String()
+}
+
+// Last test: Rekor stopped. Upload fails with a retryable tlog_error naming
+// the log, nothing is pushed, and Stop leaves no process behind.
+func TestRealRekorStoppedIsAClearError(t *testing.T) {
+	l := needRekor(t)
+	pids := l.PIDs()
+	if len(pids) != 4 {
+		t.Fatalf("harness runs %d processes, want 4 (mariadbd, two Trillian, rekor-server)", len(pids))
+	}
+	if err := l.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process %d still exists after Stop (kill 0: %v)", pid, err)
+		}
+	}
+
+	host := startRegistry(t)
+	ref, _ := name.ParseReference(host + "/ocisign/down:v1")
+	img, _ := random.Image(64, 1)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	signer, _ := signing.GenerateSigner()
+	c, err := tlog.New(l.URL, tlog.Options{PublicKeyFile: l.PublicKeyFile, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = registry.New(registry.Options{}).Sign(context.Background(),
+		registry.SignRequest{Reference: ref.Context().Name() + "@" + d.String(), Signer: signer, Tlog: c})
+	code, retryable := registry.ErrorCode(err)
+	if code != tlog.ErrorCode || !retryable || !strings.Contains(fmt.Sprint(err), l.URL) ||
+		!strings.Contains(fmt.Sprint(err), "unreachable") {
+		t.Errorf("Sign with Rekor down: code %q retryable %v err %v", code, retryable, err)
+	}
+	sigTag := ref.Context().Tag("sha256-" + strings.TrimPrefix(d.String(), "sha256:") + ".sig")
+	if _, err := remote.Head(sigTag); err == nil {
+		t.Errorf("a .sig manifest was pushed although the log was down")
+	}
+}
