@@ -108,3 +108,43 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo output does not say what it verified:\n%s", r)
 	}
 }
+
+// TestGenerateKeyPair: ocisign's key pair is usable by real cosign (both
+// versions sign with the private key and verify with the public key), the
+// private key is 0600, and existing files are only replaced with --force.
+func TestGenerateKeyPair(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "gen")
+	r := mustSucceed(t, ocisign(t, "generate-key-pair", "--output-key-prefix", prefix))
+	st, err := os.Stat(prefix + ".key")
+	if err != nil {
+		t.Fatalf("no private key written: %v\n%s", err, r)
+	}
+	if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("private key mode %o, want 600", perm)
+	}
+	original, _ := os.ReadFile(prefix + ".key")
+	noSecrets(t, r, pemBodyLines(t, prefix+".key")...)
+
+	const repo = "genkey"
+	for _, v := range cosignVersions {
+		d := pushImage(t, repo)
+		cosignSign(t, v, prefix+".key", digestRef(repo, d))
+		for _, verifier := range cosignVersions {
+			assertCosignVerifies(t, verifier, prefix+".pub", digestRef(repo, d), d)
+		}
+		assertOcisignVerifies(t, prefix+".pub", digestRef(repo, d), d)
+	}
+
+	if r := ocisign(t, "generate-key-pair", "--output-key-prefix", prefix); r.code == 0 {
+		t.Fatalf("generate-key-pair overwrote existing files without --force:\n%s", r)
+	}
+	if now, _ := os.ReadFile(prefix + ".key"); string(now) != string(original) {
+		t.Fatalf("a refused generate-key-pair still changed %s.key", prefix)
+	}
+	mustSucceed(t, ocisign(t, "generate-key-pair", "--output-key-prefix", prefix, "--force"))
+	if now, _ := os.ReadFile(prefix + ".key"); string(now) == string(original) {
+		t.Fatalf("generate-key-pair --force did not write a new key")
+	}
+}
