@@ -37,7 +37,7 @@ func TestBadRequestsGetErrorRepliesAndServingGoesOn(t *testing.T) {
 		{"null id", `{"id":null,"op":"version"}`, CodeInvalidRequest, "null", `missing field "id"`},
 		{"object id", `{"id":{"a":1},"op":"version"}`, CodeInvalidRequest, "null", `field "id" must be a number or a string, got object`},
 		{"boolean id", `{"id":true,"op":"version"}`, CodeInvalidRequest, "null", `got boolean`},
-		{"duplicate id", `{"id":1,"id":2,"op":"version"}`, CodeInvalidRequest, "2", `field "id" appears more than once`},
+		{"duplicate id", `{"id":1,"id":2,"op":"version"}`, CodeInvalidRequest, "null", `field "id" appears more than once`},
 		{"duplicate sign_key", `{"id":3,"op":"public_key","sign_key":"a","sign_key":"b"}`, CodeInvalidRequest, "3", `"sign_key" appears more than once`},
 		{"missing op", `{"id":5}`, CodeInvalidRequest, "5", `missing field "op"`},
 		{"number op", `{"id":5,"op":1}`, CodeInvalidRequest, "5", `field "op" must be a string, got number`},

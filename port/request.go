@@ -80,6 +80,8 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 	req := &request{}
 	idRaw, ok := fields["id"]
 	switch {
+	case dup == "id":
+		return nil, &protoError{code: CodeInvalidRequest, message: `field "id" appears more than once`}
 	case !ok || isNull(idRaw):
 		return nil, &protoError{code: CodeInvalidRequest, message: `missing field "id" (a number or a string)`}
 	case idRaw[0] != '"' && jsonKind(idRaw) != "number":

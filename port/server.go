@@ -154,13 +154,12 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 			case r.err == nil:
 				s.dispatch(serveCtx, r.frame)
 			case errors.As(r.err, &tooLarge):
-				cfg.Logf("port: refused a request: %v", r.err)
+				cfg.Logf("refused a request: %v", r.err)
 				s.replyError(nil, CodeFrameTooLarge, r.err.Error(), false)
 			case errors.Is(r.err, io.EOF):
 				s.shutdown(cancel)
 				return nil
 			default:
-				cfg.Logf("port: stopping: %v", r.err)
 				s.shutdown(cancel)
 				return r.err
 			}
@@ -190,7 +189,7 @@ func (s *server) shutdown(cancel context.CancelCauseFunc) {
 	select {
 	case <-done:
 	case <-time.After(s.cfg.ShutdownGrace):
-		s.cfg.Logf("port: giving up on requests still running after %s", s.cfg.ShutdownGrace)
+		s.cfg.Logf("giving up on requests still running after %s", s.cfg.ShutdownGrace)
 	}
 	s.out.close()
 }
@@ -200,7 +199,7 @@ func (s *server) shutdown(cancel context.CancelCauseFunc) {
 func (s *server) dispatch(ctx context.Context, frame []byte) {
 	req, perr := parseRequest(frame, s.cfg.MaxTimeout)
 	if perr != nil {
-		s.cfg.Logf("port: refused request %s: %s", idText(perr.id), perr)
+		s.cfg.Logf("refused request %s: %s", idText(perr.id), perr)
 		s.replyError(perr.id, perr.code, perr.message, false)
 		return
 	}
@@ -232,7 +231,7 @@ func (s *server) dispatch(ctx context.Context, frame []byte) {
 func (s *server) handle(ctx context.Context, req *request) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.cfg.Logf("port: request %s (%s) panicked: %v\n%s", idText(req.id), req.op, p, debug.Stack())
+			s.cfg.Logf("request %s (%s) panicked: %v\n%s", idText(req.id), req.op, p, debug.Stack())
 			s.replyError(req.id, CodeInternal, fmt.Sprintf("internal error while handling %s", req.op), false)
 		}
 	}()
@@ -390,7 +389,7 @@ func (s *server) replyFailure(req *request, err error) {
 }
 
 func (s *server) logFailure(req *request, code, message string) {
-	s.cfg.Logf("port: request %s (%s) failed: %s: %s", idText(req.id), req.op, code, message)
+	s.cfg.Logf("request %s (%s) failed: %s: %s", idText(req.id), req.op, code, message)
 }
 
 // Reply shapes. Every reply starts with id and ok.
@@ -443,7 +442,7 @@ func (s *server) replyError(id json.RawMessage, code, message string, retryable 
 func (s *server) reply(v any) {
 	payload, err := json.Marshal(v)
 	if err != nil {
-		s.cfg.Logf("port: encoding a reply: %v", err)
+		s.cfg.Logf("encoding a reply: %v", err)
 		var id json.RawMessage
 		if h, ok := replyID(v); ok {
 			id = h

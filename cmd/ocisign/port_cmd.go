@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -49,7 +48,7 @@ func runPort(c *cli.Context) error {
 	}
 	defer frames.Close()
 	stderr := c.App.ErrWriter
-	if stderr == nil || stderr == os.Stdout {
+	if stderr == nil {
 		stderr = os.Stderr
 	}
 
@@ -89,11 +88,13 @@ func runPort(c *cli.Context) error {
 		},
 		Logf: logf,
 	})
-	if err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			logf("stopped by a signal")
-		}
-		return err
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		logf("stopped by a signal")
+	default:
+		logf("%v", err)
 	}
-	return nil
+	return &reportedError{code: exitFailed}
 }
