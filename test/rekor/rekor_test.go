@@ -7,6 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +17,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -325,6 +329,7 @@ func TestRealRekorCosignVerifiesOcisignBundle(t *testing.T) {
 			if !strings.Contains(out, r.wantInOut) {
 				t.Errorf("output lacks %q:\n%s", r.wantInOut, out)
 			}
+			t.Logf("%s %s:\n%s", filepath.Base(r.bin), strings.Join(r.args, " "), out)
 		})
 	}
 
@@ -380,6 +385,182 @@ func startRegistry(t *testing.T) string {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return ln.Addr().String()
+}
+
+// The client sits behind a proxy that breaks the real log's replies; every
+// failure is a specific tlog_error and the existing .sig manifest stays as
+// it was.
+func TestRealRekorBadRepliesLeaveRegistryUntouched(t *testing.T) {
+	l := needRekor(t)
+	host := startRegistry(t)
+	ref, _ := name.ParseReference(host + "/ocisign/tamper:v1")
+	img, _ := random.Image(64, 1)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	image := ref.Context().Name() + "@" + d.String()
+	sigTag := ref.Context().Tag("sha256-" + strings.TrimPrefix(d.String(), "sha256:") + ".sig")
+	rc := registry.New(registry.Options{})
+
+	first, _ := signing.GenerateSigner()
+	if _, err := rc.Sign(context.Background(), registry.SignRequest{Reference: image, Signer: first, Tlog: pinnedClient(t, l)}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := remote.Head(sigTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A genuine reply for some other signature, to replay.
+	other := newSignedPayload(t, "registry.example/other")
+	var otherReply []byte
+	upstream, _ := url.Parse(l.URL)
+	modes := []struct {
+		name      string
+		modify    func(status int, body []byte) (int, []byte)
+		retryable bool
+		want      string
+	}{
+		{"log answers 500", func(int, []byte) (int, []byte) {
+			return 500, []byte(`{"code":500,"message":"error communicating with backend"}`)
+		}, true, "HTTP 500 Internal Server Error: error communicating with backend"},
+		{"tampered SET", func(status int, body []byte) (int, []byte) {
+			var m map[string]map[string]any
+			if err := json.Unmarshal(body, &m); err != nil {
+				t.Errorf("real reply is not JSON: %v", err)
+			}
+			for _, e := range m {
+				v := e["verification"].(map[string]any)
+				set, _ := base64.StdEncoding.DecodeString(v["signedEntryTimestamp"].(string))
+				set[len(set)-1] ^= 1
+				v["signedEntryTimestamp"] = base64.StdEncoding.EncodeToString(set)
+			}
+			out, _ := json.Marshal(m)
+			return status, out
+		}, false, "signed entry timestamp does not verify"},
+		{"reply for a different entry", func(status int, body []byte) (int, []byte) {
+			return http.StatusCreated, otherReply
+		}, false, "different signature"},
+		{"malformed reply", func(status int, body []byte) (int, []byte) {
+			return http.StatusCreated, body[:len(body)/2]
+		}, false, "not a Rekor log entry"},
+	}
+	var mode func(int, []byte) (int, []byte)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(upstream) },
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Request.Method != http.MethodPost || mode == nil {
+				return nil
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			status, body := mode(resp.StatusCode, body)
+			resp.StatusCode = status
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+			return nil
+		},
+	})
+	defer proxy.Close()
+	raw, err := http.Post(l.URL+"/api/v1/log/entries", "application/json",
+		bytes.NewReader(mustJSON(t, signing.NewHashedRekord(other.payload, other.signature, other.pub))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherReply, _ = io.ReadAll(raw.Body)
+	raw.Body.Close()
+	if raw.StatusCode != http.StatusCreated {
+		t.Fatalf("direct upload: %s %s", raw.Status, otherReply)
+	}
+
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			mode = m.modify
+			c, err := tlog.New(proxy.URL, tlog.Options{PublicKeyFile: l.PublicKeyFile, MaxAttempts: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, _ := signing.GenerateSigner()
+			_, err = rc.Sign(context.Background(), registry.SignRequest{Reference: image, Signer: second, Tlog: c})
+			code, retryable := registry.ErrorCode(err)
+			if code != tlog.ErrorCode || retryable != m.retryable || !strings.Contains(fmt.Sprint(err), m.want) {
+				t.Errorf("code %q retryable %v err %v; want %s retryable=%v containing %q", code, retryable, err,
+					tlog.ErrorCode, m.retryable, m.want)
+			}
+			after, err := remote.Head(sigTag)
+			if err != nil || after.Digest != before.Digest {
+				t.Errorf(".sig manifest changed: %v → %v (%v)", before.Digest, after, err)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Every child of a recursively signed index gets its own log entry, and
+// cosign v2 and v3 accept each child and the index.
+func TestRealRekorCosignVerifiesRecursiveIndex(t *testing.T) {
+	l := needRekor(t)
+	cosign2 := cosignBinary(t, "OCISIGN_COSIGN_V2", "cosign-v2.6.5")
+	cosign3 := cosignBinary(t, "OCISIGN_COSIGN_V3", "cosign-v3.1.3")
+	host := startRegistry(t)
+	ref, _ := name.ParseReference(host + "/ocisign/multi:v1")
+	idx, err := random.Index(128, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := signing.GenerateSigner()
+	pub, _ := signer.Verifier().PublicKeyPEM()
+	pubPath := filepath.Join(t.TempDir(), "cosign.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := registry.New(registry.Options{}).Sign(context.Background(),
+		registry.SignRequest{Reference: ref.String(), Signer: signer, Recursive: true, Tlog: pinnedClient(t, l)})
+	if err != nil {
+		t.Fatalf("recursive Sign: %v", err)
+	}
+	if len(res.Signed) != 3 {
+		t.Fatalf("signed %d digests, want the index and 2 children: %+v", len(res.Signed), res)
+	}
+	uuids := map[string]bool{}
+	for _, s := range res.Signed {
+		if s.LogIndex == nil || s.LogUUID == "" {
+			t.Fatalf("%s has no log entry", s.Digest)
+		}
+		uuids[s.LogUUID] = true
+		image := ref.Context().Name() + "@" + s.Digest
+		for _, run := range []struct {
+			bin  string
+			args []string
+		}{
+			{cosign2, []string{"verify", "--key", pubPath, "--rekor-url", l.URL, "--allow-insecure-registry", image}},
+			{cosign3, []string{"verify", "--key", pubPath, "--offline", "--allow-insecure-registry", image}},
+		} {
+			out, err := runCosign(t, run.bin, l.PublicKeyFile, run.args...)
+			if err != nil || !strings.Contains(out, "Existence of the claims in the transparency log was verified offline") {
+				t.Errorf("%s verify %s: %v\n%s", filepath.Base(run.bin), s.Digest, err, out)
+			}
+		}
+	}
+	if len(uuids) != 3 {
+		t.Errorf("%d distinct log entries for 3 signatures", len(uuids))
+	}
 }
 
 // Last test: Rekor stopped. Upload fails with a retryable tlog_error naming
