@@ -246,9 +246,8 @@ func parsePKCS8(der []byte, what string) (any, error) {
 				return nil, err
 			}
 		case alg.Equal(oidPublicKeyECDSA):
-			var curve asn1.ObjectIdentifier
-			if _, err := asn1.Unmarshal(p8.Algo.Parameters.FullBytes, &curve); err == nil && !supportedCurve(curve) {
-				return nil, unsupportedCurveOID(curve)
+			if err := checkCurveParams(p8.Algo.Parameters.FullBytes); err != nil {
+				return nil, err
 			}
 		case alg.Equal(oidPublicKeyEd25519):
 		default:
@@ -264,19 +263,44 @@ func parsePKCS8(der []byte, what string) (any, error) {
 
 func parseSEC1(der []byte) (any, error) {
 	var ec struct {
-		Version       int
-		PrivateKey    []byte
-		NamedCurveOID asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
-		PublicKey     asn1.BitString        `asn1:"optional,explicit,tag:1"`
+		Version    int
+		PrivateKey []byte
+		Params     asn1.RawValue  `asn1:"optional,explicit,tag:0"`
+		PublicKey  asn1.BitString `asn1:"optional,explicit,tag:1"`
 	}
-	if _, err := asn1.Unmarshal(der, &ec); err == nil && len(ec.NamedCurveOID) > 0 && !supportedCurve(ec.NamedCurveOID) {
-		return nil, unsupportedCurveOID(ec.NamedCurveOID)
+	if _, err := asn1.Unmarshal(der, &ec); err == nil && len(ec.Params.FullBytes) > 0 {
+		// encoding/asn1 keeps the [0] wrapper for a RawValue; the parameters are inside.
+		params := ec.Params.FullBytes
+		if ec.Params.Class == asn1.ClassContextSpecific {
+			params = ec.Params.Bytes
+		}
+		if err := checkCurveParams(params); err != nil {
+			return nil, err
+		}
 	}
 	key, err := x509.ParseECPrivateKey(der)
 	if err != nil {
 		return nil, ErrInvalidKey.with("EC PRIVATE KEY block is not a valid SEC1 private key (corrupt or truncated)")
 	}
 	return key, nil
+}
+
+// checkCurveParams refuses a named curve other than P-256/384/521, and
+// explicit curve parameters, which Go cannot read.
+func checkCurveParams(params []byte) error {
+	var curve asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(params, &curve); err == nil {
+		if !supportedCurve(curve) {
+			return unsupportedCurveOID(curve)
+		}
+		return nil
+	}
+	var raw asn1.RawValue
+	if _, err := asn1.Unmarshal(params, &raw); err == nil && raw.Tag == asn1.TagSequence {
+		return ErrUnsupportedKey.with("the key spells out its curve parameters instead of naming the curve; " +
+			"re-encode it with `openssl ec -param_enc named_curve`")
+	}
+	return nil
 }
 
 func parsePKCS1(der []byte) (any, error) {
@@ -432,9 +456,8 @@ func describePKIXFailure(der []byte) error {
 	if rest, err := asn1.Unmarshal(der, &spki); err == nil && len(rest) == 0 {
 		switch alg := spki.Algorithm.Algorithm; {
 		case alg.Equal(oidPublicKeyECDSA):
-			var curve asn1.ObjectIdentifier
-			if _, err := asn1.Unmarshal(spki.Algorithm.Parameters.FullBytes, &curve); err == nil && !supportedCurve(curve) {
-				return unsupportedCurveOID(curve)
+			if err := checkCurveParams(spki.Algorithm.Parameters.FullBytes); err != nil {
+				return err
 			}
 		case alg.Equal(oidPublicKeyRSA):
 			if err := checkRSABits(pkcs1PublicModulusBits(spki.PublicKey.RightAlign())); err != nil {

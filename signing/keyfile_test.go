@@ -114,6 +114,8 @@ var privateCases = []privateCase{
 	{file: "openssl-rsa8192-pkcs1.pem", code: "unsupported_key", text: "8192 bits"},
 	{file: "openssl-ed448-pkcs8.pem", code: "unsupported_key", text: "Ed448"},
 	{file: "openssl-dsa-pkcs8.pem", code: "unsupported_key", text: "DSA"},
+	{file: "openssl-p256-sec1-explicit.pem", code: "unsupported_key", text: "-param_enc named_curve"},
+	{file: "openssl-p256-pkcs8-explicit.pem", code: "unsupported_key", text: "-param_enc named_curve"},
 	{file: "openssl-dsa-traditional.pem", code: "unsupported_key", text: "DSA"},
 	// openssl's own encryption: refused with a way out.
 	{file: "openssl-p256-pkcs8-encrypted.pem", code: "unsupported_key", text: "openssl pkey -in testdata/openssl-p256-pkcs8-encrypted.pem"},
@@ -149,6 +151,7 @@ var publicCases = []struct {
 	{file: "openssl-ed25519.pub", alg: Ed25519},
 	{file: "openssl-p224.pub", code: "unsupported_key", text: "P-224"},
 	{file: "openssl-secp256k1.pub", code: "unsupported_key", text: "secp256k1"},
+	{file: "openssl-p256-explicit.pub", code: "unsupported_key", text: "-param_enc named_curve"},
 	{file: "openssl-rsa512.pub", code: "unsupported_key", text: "512 bits"},
 	{file: "openssl-rsa1024.pub", code: "unsupported_key", text: "1024 bits"},
 	{file: "openssl-dsa.pub", code: "unsupported_key", text: "DSA"},

@@ -21,6 +21,9 @@ if [ "$PART" = all ] || [ "$PART" = openssl ]; then
 openssl ecparam -name prime256v1 -genkey -out openssl-p256-sec1-params.pem
 openssl ec -in openssl-p256-sec1-params.pem -out openssl-p256-sec1.pem
 openssl pkcs8 -topk8 -nocrypt -in openssl-p256-sec1.pem -out openssl-p256-pkcs8.pem
+# Explicit curve parameters instead of a curve name (Go cannot read them).
+openssl ec -in openssl-p256-sec1.pem -param_enc explicit -out openssl-p256-sec1-explicit.pem
+openssl pkcs8 -topk8 -nocrypt -in openssl-p256-sec1-explicit.pem -out openssl-p256-pkcs8-explicit.pem
 openssl ecparam -name secp384r1 -genkey -noout -out openssl-p384-sec1.pem
 openssl ecparam -name secp521r1 -genkey -noout -out openssl-p521-sec1.pem
 openssl ecparam -name secp256k1 -genkey -out openssl-secp256k1-sec1.pem
@@ -50,6 +53,7 @@ openssl rsa -aes256 -traditional -passout "pass:$PASSWORD" \
 
 # --- openssl: public keys and a certificate ---------------------------------
 openssl ec -in openssl-p256-sec1.pem -pubout -out openssl-p256.pub
+openssl ec -in openssl-p256-sec1-explicit.pem -pubout -param_enc explicit -out openssl-p256-explicit.pub
 openssl ec -in openssl-p384-sec1.pem -pubout -out openssl-p384.pub
 openssl ec -in openssl-secp256k1-sec1.pem -pubout -out openssl-secp256k1.pub
 openssl rsa -in openssl-rsa2048-pkcs1.pem -pubout -out openssl-rsa2048.pub
