@@ -604,3 +604,50 @@ func TestRealRekorStoppedIsAClearError(t *testing.T) {
 		t.Errorf("a .sig manifest was pushed although the log was down")
 	}
 }
+
+// Runs without OCISIGN_REKOR_E2E: a missing tool is named, with the fix.
+func TestFindToolsNamesWhatIsMissing(t *testing.T) {
+	_, err := FindTools(t.TempDir())
+	if err == nil {
+		t.Fatal("FindTools accepted an empty tools directory")
+	}
+	for _, want := range []string{"test/rekor/install.sh", RekorServerBinary, TrillianServerBinary, TrillianSignerBinary, TrillianSchemaFile} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+// BenchmarkRealRekorUpload counts the log round trips one new signature
+// costs (the registry side is unchanged by the log).
+func BenchmarkRealRekorUpload(b *testing.B) {
+	if os.Getenv("OCISIGN_REKOR_E2E") == "" || shared == nil {
+		b.Skip("set OCISIGN_REKOR_E2E=1 to run against a real local Rekor")
+	}
+	if shared.stopped { // TestRealRekorStoppedIsAClearError ran first
+		b.Skip("the local Rekor was stopped by the tests; run the benchmark with -run '^$'")
+	}
+	var requests int
+	counting := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		requests++
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	c, err := tlog.New(shared.URL, tlog.Options{PublicKeyFile: shared.PublicKeyFile, HTTPClient: counting})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := signing.GenerateSigner()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, _ := signer.Verifier().PublicKeyPEM()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		payload, _ := signing.Payload("registry.example/bench", "sha256:"+randomHex(32), nil)
+		sig, _ := signer.Sign(payload)
+		if _, err := c.Upload(context.Background(), payload, sig, pub); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(requests)/float64(b.N), "log-requests/op")
+}
