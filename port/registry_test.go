@@ -13,11 +13,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/signing"
 )
 
 // localRegistry is go-containerregistry's in-process registry on 127.0.0.1.
@@ -162,6 +166,56 @@ func TestEOFCancelsARegistryRequestInFlight(t *testing.T) {
 	if *r.OK || string(r.ID) != `"hang"` || r.Error.Code != "cancelled" {
 		t.Fatalf("reply: %s", r.raw)
 	}
+}
+
+// A registry that never answers: timeout_ms longer than the clients'
+// default and the default itself both end the request with a timeout naming
+// the limit that applied.
+func TestTimeoutAgainstAStuckRegistry(t *testing.T) {
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer front.Close()
+	keyPath := filepath.Join(t.TempDir(), "cosign.key")
+	plainKey(t, keyPath)
+	host := strings.TrimPrefix(front.URL, "http://")
+
+	cfg := testConfig(nil)
+	cfg.Registry.Timeout = 30 * time.Millisecond // the default for requests without timeout_ms
+	var built []registry.Options
+	cfg.NewBackend = func(o registry.Options) Backend { built = append(built, o); return registry.New(o) }
+	s := startSession(t, cfg)
+	s.sendFrame([]byte(fmt.Sprintf(`{"id":1,"op":"sign","reference":"%s/app:1","sign_key":%q,"timeout_ms":60}`, host, keyPath)))
+	r := s.next()
+	if *r.OK || r.Error.Code != "timeout" || !*r.Error.Retryable || !strings.HasSuffix(r.Error.Message, ": timed out after 60ms (timeout_ms)") ||
+		!strings.Contains(r.Error.Message, host) {
+		t.Fatalf("got %s", r.raw)
+	}
+	s.sendFrame([]byte(fmt.Sprintf(`{"id":2,"op":"verify","reference":"%s/app:1","public_key":"%s"}`, host, writePub(t, keyPath))))
+	r = s.next()
+	if *r.OK || r.Error.Code != "timeout" || !strings.HasSuffix(r.Error.Message, ": timed out after 30ms (the default timeout)") {
+		t.Fatalf("got %s", r.raw)
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	// The clients' own timeout is a backstop above every request deadline.
+	if len(built) != 1 || built[0].Timeout <= DefaultMaxTimeout {
+		t.Fatalf("client options %+v", built)
+	}
+}
+
+// writePub writes the public key of a private key file next to it.
+func writePub(t *testing.T, keyPath string) string {
+	t.Helper()
+	signer, err := signing.LoadPrivateKey(keyPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := signer.Verifier().PublicKeyPEM()
+	path := keyPath + ".pub"
+	writeFile(t, path, string(pub))
+	return path
 }
 
 // A context cancelled by the caller (SIGTERM in the CLI) stops Serve too.

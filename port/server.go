@@ -37,11 +37,14 @@ type Config struct {
 	Version string
 	// MaxConcurrent bounds requests handled at once; 0 means 16.
 	MaxConcurrent int
-	// MaxTimeout caps a request's timeout_ms; 0 means DefaultMaxTimeout.
+	// MaxTimeout caps a request's timeout_ms; 0 means DefaultMaxTimeout
+	// (raised to Registry.Timeout if that is longer).
 	MaxTimeout time.Duration
 	// Registry is the base for the port's registry clients, one per
-	// allow_insecure_registry setting. An empty SignatureRepository is
-	// taken from COSIGN_REPOSITORY; a nil Logf from Config.Logf.
+	// allow_insecure_registry setting. Timeout is the deadline of requests
+	// without timeout_ms (0 means registry.DefaultTimeout); the port applies
+	// it per request. An empty SignatureRepository is taken from
+	// COSIGN_REPOSITORY; a nil Logf from Config.Logf.
 	Registry registry.Options
 	// NewBackend builds a backend from options; nil means registry.New.
 	NewBackend func(registry.Options) Backend
@@ -71,6 +74,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTimeout <= 0 {
 		c.MaxTimeout = DefaultMaxTimeout
+	}
+	if c.Registry.Timeout <= 0 {
+		c.Registry.Timeout = registry.DefaultTimeout
+	}
+	if c.MaxTimeout < c.Registry.Timeout {
+		c.MaxTimeout = c.Registry.Timeout
 	}
 	if c.Getenv == nil {
 		c.Getenv = os.Getenv
@@ -210,7 +219,7 @@ func (s *server) dispatch(ctx context.Context, frame []byte) {
 	select {
 	case s.admitted <- struct{}{}:
 	case <-ctx.Done():
-		s.replyFailure(req, ctx.Err())
+		s.replyFailure(ctx, req, ctx.Err())
 		return
 	}
 	s.inFlight.Add(1)
@@ -220,7 +229,7 @@ func (s *server) dispatch(ctx context.Context, frame []byte) {
 		select {
 		case s.running <- struct{}{}:
 		case <-ctx.Done():
-			s.replyFailure(req, ctx.Err())
+			s.replyFailure(ctx, req, ctx.Err())
 			return
 		}
 		defer func() { <-s.running }()
@@ -235,11 +244,15 @@ func (s *server) handle(ctx context.Context, req *request) {
 			s.replyError(req.id, CodeInternal, fmt.Sprintf("internal error while handling %s", req.op), false)
 		}
 	}()
+	// The port owns the deadline so timeout_ms can be longer than the
+	// clients' default and a timeout reply names the limit that applied.
+	limit, limitName := s.cfg.Registry.Timeout, "the default timeout"
 	if req.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.timeout)
-		defer cancel()
+		limit, limitName = req.timeout, "timeout_ms"
 	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	ctx = context.WithValue(ctx, deadlineKey{}, fmt.Sprintf("%s (%s)", limit, limitName))
 	switch req.op {
 	case "sign":
 		s.sign(ctx, req)
@@ -257,6 +270,10 @@ func (s *server) sign(ctx context.Context, req *request) {
 	if !ok {
 		return
 	}
+	if err := ctx.Err(); err != nil { // the key load may have taken a while
+		s.replyFailure(ctx, req, err)
+		return
+	}
 	res, err := s.backend(req.allowInsecure).Sign(ctx, registry.SignRequest{
 		Reference:   req.reference,
 		Digest:      req.digest,
@@ -268,7 +285,7 @@ func (s *server) sign(ctx context.Context, req *request) {
 		err = errors.New("registry returned no result")
 	}
 	if err != nil {
-		s.replyFailure(req, err)
+		s.replyFailure(ctx, req, err)
 		return
 	}
 	s.reply(signReply{replyHead: okHead(req.id), SignResult: res, Warning: signer.Warning()})
@@ -277,7 +294,7 @@ func (s *server) sign(ctx context.Context, req *request) {
 func (s *server) verify(ctx context.Context, req *request) {
 	verifier, err := s.cfg.LoadPublicKey(req.publicKey)
 	if err != nil {
-		s.replyFailure(req, err)
+		s.replyFailure(ctx, req, err)
 		return
 	}
 	res, err := s.backend(req.allowInsecure).Verify(ctx, registry.VerifyRequest{
@@ -290,16 +307,13 @@ func (s *server) verify(ctx context.Context, req *request) {
 		err = &registry.Error{Op: "verify", Ref: req.reference, Code: CodeVerifyFailed, Err: errors.New("no valid signature")}
 	}
 	if err != nil {
-		code, retryable := registry.ErrorCode(err)
-		if code == "" {
-			code = CodeInternal
+		if code, _ := registry.ErrorCode(err); code == CodeVerifyFailed && res != nil {
+			message := withLayerReasons(err.Error(), res)
+			s.logFailure(req, code, message)
+			s.replyError(req.id, code, message, false)
+			return
 		}
-		message := err.Error()
-		if code == CodeVerifyFailed && res != nil {
-			message = withLayerReasons(message, res)
-		}
-		s.logFailure(req, code, message)
-		s.replyError(req.id, code, message, retryable)
+		s.replyFailure(ctx, req, err)
 		return
 	}
 	s.reply(verifyReply{replyHead: okHead(req.id), VerifyResult: res})
@@ -312,7 +326,7 @@ func (s *server) publicKey(req *request) {
 	}
 	pemBytes, err := signer.Verifier().PublicKeyPEM()
 	if err != nil {
-		s.replyFailure(req, err)
+		s.replyFailure(context.Background(), req, err)
 		return
 	}
 	s.reply(publicKeyReply{replyHead: okHead(req.id), PublicKey: string(pemBytes), Algorithm: string(signer.Algorithm())})
@@ -334,7 +348,7 @@ func (s *server) signer(req *request) (*signing.Signer, bool) {
 	}
 	signer, err := s.keys.get(path)
 	if err != nil {
-		s.replyFailure(req, err)
+		s.replyFailure(context.Background(), req, err)
 		return nil, false
 	}
 	return signer, true
@@ -350,6 +364,8 @@ func (s *server) backend(allowInsecure bool) Backend {
 	if b == nil {
 		opts := s.cfg.Registry
 		opts.AllowInsecure = allowInsecure
+		// A backstop only: each request's own deadline fires first.
+		opts.Timeout = s.cfg.MaxTimeout + time.Minute
 		b = s.cfg.NewBackend(opts)
 		s.backends[allowInsecure] = b
 	}
@@ -378,14 +394,27 @@ func withLayerReasons(message string, res *registry.VerifyResult) string {
 	return message + ": " + strings.Join(missing, "; ")
 }
 
-// replyFailure sends err with its stable code.
-func (s *server) replyFailure(req *request, err error) {
+// deadlineKey carries the description of a request's deadline.
+type deadlineKey struct{}
+
+// replyFailure sends err with its stable code. When the request's own
+// deadline passed, the message says which limit applied.
+func (s *server) replyFailure(ctx context.Context, req *request, err error) {
 	code, retryable := registry.ErrorCode(err)
 	if code == "" {
 		code = CodeInternal
 	}
-	s.logFailure(req, code, err.Error())
-	s.replyError(req.id, code, err.Error(), retryable)
+	message := err.Error()
+	if code == registry.CodeTimeout && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		limit, _ := ctx.Value(deadlineKey{}).(string)
+		message = fmt.Sprintf("%s timed out after %s", req.op, limit)
+		var re *registry.Error
+		if errors.As(err, &re) && re.Op != "" {
+			message = fmt.Sprintf("%s %s: timed out after %s", re.Op, re.Ref, limit)
+		}
+	}
+	s.logFailure(req, code, message)
+	s.replyError(req.id, code, message, retryable)
 }
 
 func (s *server) logFailure(req *request, code, message string) {
