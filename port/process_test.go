@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -132,4 +133,17 @@ func TestOcisignPortBinary(t *testing.T) {
 	cmd := exec.Command(bin, "port")
 	cmd.Env = append(os.Environ(), "OCISIGN_CONFIG=")
 	exchange(t, cmd, "port-test")
+
+	// The input ending inside a frame: exit status 1 and a line on stderr.
+	cmd = exec.Command(bin, "port")
+	cmd.Env = append(os.Environ(), "OCISIGN_CONFIG=")
+	cmd.Stdin = bytes.NewReader(append(header(100), `{"id":1,`...))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || stdout.Len() != 0 ||
+		!strings.Contains(stderr.String(), "input ended in the middle of a frame") {
+		t.Fatalf("truncated input: %v, stdout %q, stderr %q", err, stdout.Bytes(), stderr.String())
+	}
 }

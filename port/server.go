@@ -115,6 +115,8 @@ func (c Config) withDefaults() Config {
 // flight, waits up to Config.ShutdownGrace for their replies and returns.
 // It returns nil at a clean EOF, an error wrapping ErrTruncatedFrame when in
 // ends inside a frame, the write error when out breaks, or ctx's error.
+// When it returns before in ends, one goroutine stays blocked reading in
+// until in ends or the process exits.
 func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 	cfg = cfg.withDefaults()
 	s := &server{
