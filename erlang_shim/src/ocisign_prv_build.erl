@@ -1,7 +1,10 @@
 %% @doc `rebar3 ocisign build ...': runs ocibuild (as a dependency, with the
 %% same options) and then signs. The fallback when the hook on `ocibuild'
-%% cannot be attached; with the hook attached the sign step already ran
-%% inside the ocibuild chain and this one has nothing left to do.
+%% cannot be attached (say, ocisign listed before ocibuild): {ocisign, prepare}
+%% is a dependency too, and providers' topological sort puts it before
+%% ocibuild (it has no dependencies, ocibuild comes after release). With the
+%% hook attached, the sign step already ran inside the ocibuild chain and
+%% this one has nothing left to do.
 -module(ocisign_prv_build).
 
 -export([init/1, do/1, format_error/1, ocibuild_opts/0]).
@@ -16,7 +19,7 @@ init(State) ->
         {namespace, ocisign},
         {module, ?MODULE},
         {bare, true},
-        {deps, [{default, ocibuild}]},
+        {deps, [{ocisign, prepare}, {default, ocibuild}]},
         {example, "rebar3 ocisign build --push ghcr.io/myorg -t myapp:1.0.0 --sign-key cosign.key"},
         {short_desc, "Run `rebar3 ocibuild` and sign what it pushed"},
         {desc, "Runs ocibuild with the given options, then signs every pushed tag with the "

@@ -24,7 +24,15 @@ init(State) ->
     ]),
     {ok, rebar_state:add_provider(State, Provider)}.
 
+%% Runs at most once per command: `rebar3 ocisign build' has it both as a
+%% dependency and as ocibuild's pre hook.
 do(State) ->
+    case rebar_state:get(State, ocisign_prepared, undefined) of
+        undefined -> take_key(State);
+        _ -> {ok, State}
+    end.
+
+take_key(State) ->
     {Args, Rest} = rebar_state:command_parsed_args(State),
     OciConfig = rebar_state:get(State, ocibuild, []),
     Env = os:getenv("OCIBUILD_SIGN_KEY"),

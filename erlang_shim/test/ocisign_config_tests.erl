@@ -114,3 +114,20 @@ options_test_() ->
      ?_assertMatch({error, {bad_option, annotations, _}}, options([{annotations, 42}])),
      ?_assertMatch({error, {bad_option, bin, _}}, options([{bin, 42}])),
      ?_assert(is_list(ocisign_config:format_error({bad_option, on_error, ignore})))].
+
+%% rebar.config.example at the repository root stays valid: it parses, and
+%% every {ocisign, [...]} option in it is known and accepted.
+example_config_test() ->
+    Example = filename:join([filename:dirname(code:which(?MODULE)), "..", "..", "..", "..", "..",
+                             "rebar.config.example"]),
+    Path = case filelib:is_file(Example) of
+               true -> Example;
+               false -> "../rebar.config.example"
+           end,
+    {ok, Terms} = file:consult(Path),
+    {ocisign, Opts} = lists:keyfind(ocisign, 1, Terms),
+    ?assertMatch({ok, #{recursive := true, on_error := fail}, []}, options(Opts)),
+    {ocibuild, Oci} = lists:keyfind(ocibuild, 1, Terms),
+    ?assertEqual({ok, config, "cosign.key"}, sign_key([], Oci, false)),
+    {project_plugins, Plugins} = lists:keyfind(project_plugins, 1, Terms),
+    ?assertEqual([ocibuild, ocisign], [case P of {N, _} -> N; N -> N end || P <- Plugins]).

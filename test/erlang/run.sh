@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# End-to-end tests of the Erlang side of ocisign (issue 3) with real parts:
+# Debian's erl/rebar3, the real Go binary, a real docker-registry process and
+# real cosign (v2 and v3) as the verifier.
+#
+#   test/erlang/run.sh            (from anywhere; needs go, erl, rebar3,
+#                                  docker-registry, curl, pgrep)
+# Env: OCISIGN_COSIGN_V2, OCISIGN_COSIGN_V3 = cosign binaries (default: the
+# ones in ~/.cache/ocisign-tools). Everything runs offline (REBAR_OFFLINE=1,
+# loopback registry only). Prints "N passed, M failed"; exits 1 on failure.
+#
+# The rebar3 part uses test/erlang/ocibuild_standin instead of the real
+# ocibuild plugin: ocibuild needs OTP 27 and this machine (and CI) has OTP 25.
+# The stand-in registers the same provider and options, pushes a real image
+# and, like ocibuild's own signer, overwrites the .sig tag when it still sees
+# a signing key -- which is how the tests see that ocisign's prepare hook
+# took the key away.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SHIM=$ROOT/erlang_shim
+BIN=$SHIM/priv/ocisign
+COSIGN_V2=${OCISIGN_COSIGN_V2:-$HOME/.cache/ocisign-tools/cosign-v2.6.5}
+COSIGN_V3=${OCISIGN_COSIGN_V3:-$HOME/.cache/ocisign-tools/cosign-v3.1.3}
+export REBAR_OFFLINE=1
+unset OCISIGN_BIN OCIBUILD_SIGN_KEY OCISIGN_CONFIG
+
+PASSED=0
+FAILED=0
+TMP=$(mktemp -d /tmp/ocisign-erlang-test.XXXXXX)
+REGISTRY_PID=
+
+cleanup() {
+    if [ -n "$REGISTRY_PID" ]; then
+        kill "$REGISTRY_PID" 2>/dev/null
+        wait "$REGISTRY_PID" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS $1"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL $1"; [ $# -gt 1 ] && printf '%s\n' "$2" | tail -n 40 | sed 's/^/    | /'; return 0; }
+
+# check NAME CMD...: passes when CMD exits 0; shows CMD's output otherwise.
+check() {
+    local name=$1; shift
+    local out
+    if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$out"; fi
+}
+
+finish() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+    exit $?
+}
+
+# --- unit tests and tools ---------------------------------------------------
+
+check "eunit (erlang_shim)" bash -c "cd '$SHIM' && rebar3 eunit"
+check "xref (erlang_shim)" bash -c "cd '$SHIM' && rebar3 xref"
+
+# The committed Go fixture is what Go's encoder writes today.
+mkdir -p "$TMP/fixtures"
+if (cd "$ROOT" && go run ./test/erlang/jsonfixture write "$TMP/fixtures") >"$TMP/jf.log" 2>&1 &&
+    diff -q "$TMP/fixtures/go_compact.json" "$SHIM/test/fixtures/go_compact.json" >/dev/null &&
+    diff -q "$TMP/fixtures/go_indented.json" "$SHIM/test/fixtures/go_indented.json" >/dev/null; then
+    pass "json fixture matches Go's encoding/json"
+else
+    fail "json fixture matches Go's encoding/json (regenerate: go run ./test/erlang/jsonfixture write erlang_shim/test/fixtures)" "$(cat "$TMP/jf.log")"
+fi
+
+mkdir -p "$SHIM/priv"
+if ! out=$(cd "$ROOT" && go build -o "$BIN" ./cmd/ocisign 2>&1 && go build -o "$TMP/pushimage" ./test/erlang/pushimage 2>&1); then
+    fail "go build ocisign and pushimage" "$out"
+    finish
+fi
+pass "go build ocisign and pushimage"
+if ! out=$(cd "$SHIM" && rebar3 compile 2>&1); then
+    fail "rebar3 compile (erlang_shim)" "$out"
+    finish
+fi
+EBIN=$SHIM/_build/default/lib/ocisign/ebin
+
+# Erlang's built-in codec re-encodes Go's document; Go decodes it to the same value.
+check "Go decodes the Erlang encoding of its document" bash -c "
+    erl -noshell -pa '$EBIN' -eval '
+        {ok, B} = file:read_file(\"$SHIM/test/fixtures/go_compact.json\"),
+        ok = file:write_file(\"$TMP/erl.json\", ocisign_json:encode_native(ocisign_json:decode_native(B))),
+        halt().' && cd '$ROOT' && go run ./test/erlang/jsonfixture check '$TMP/erl.json'"
+
+# --- registry and key ---------------------------------------------------------
+
+PORT=$(erl -noshell -eval '{ok, S} = gen_tcp:listen(0, [{ip, {127,0,0,1}}]), {ok, P} = inet:port(S), io:format("~b", [P]), halt().')
+mkdir -p "$TMP/registry"
+cat >"$TMP/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $TMP/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$PORT
+EOF
+docker-registry serve "$TMP/registry/config.yml" >"$TMP/registry/log" 2>&1 &
+REGISTRY_PID=$!
+for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+if ! curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1; then
+    fail "docker-registry on 127.0.0.1:$PORT" "$(cat "$TMP/registry/log")"
+    finish
+fi
+pass "docker-registry on 127.0.0.1:$PORT"
+REG=127.0.0.1:$PORT
+
+COSIGN_PASSWORD="test-$RANDOM-$RANDOM"
+export COSIGN_PASSWORD
+if ! out=$("$BIN" generate-key-pair --output-key-prefix "$TMP/cosign" 2>&1); then
+    fail "ocisign generate-key-pair" "$out"
+    finish
+fi
+KEY=$TMP/cosign.key
+PUB=$TMP/cosign.pub
+
+# cosign_verify NAME REF: both cosign versions accept REF's signature.
+cosign_verify() {
+    local name=$1 ref=$2 v bin out
+    for v in 2 3; do
+        if [ "$v" = 2 ]; then bin=$COSIGN_V2; else bin=$COSIGN_V3; fi
+        if [ ! -x "$bin" ]; then
+            fail "$name: cosign v$v verify" "cosign v$v not found at $bin (set OCISIGN_COSIGN_V$v)"
+            continue
+        fi
+        if out=$("$bin" verify --key "$PUB" --insecure-ignore-tlog "$ref" 2>&1); then
+            pass "$name: cosign v$v verify $ref"
+        else
+            fail "$name: cosign v$v verify $ref" "$out"
+        fi
+    done
+}
+
+# verify_all NAME TAGREF: the image and every child verify, no bogus layer.
+verify_all() {
+    local name=$1 ref=$2 sigs repo d layers bogus
+    repo=${ref%:*}
+    if ! sigs=$("$TMP/pushimage" sigs "$ref" 2>&1); then
+        fail "$name: read .sig manifests" "$sigs"
+        return
+    fi
+    while read -r d layers bogus; do
+        if [ "$layers" -ge 1 ] && [ "$bogus" -eq 0 ]; then
+            pass "$name: $d has $layers signature layer(s), none from ocibuild's signer"
+        else
+            fail "$name: $d has $layers signature layer(s), $bogus from ocibuild's signer"
+        fi
+        cosign_verify "$name" "$repo@$d"
+    done <<<"$sigs"
+}
+
+# --- (a) + (c) ocisign_port from Erlang -----------------------------------------
+
+if DIRECT=$("$TMP/pushimage" push -platforms 2 "$REG/ns/direct:1" 2>&1); then
+    out=$(escript "$ROOT/test/erlang/port_test.escript" "$EBIN" "$REG/ns/direct" "$DIRECT" "$KEY" "$PUB" 2>"$TMP/port_test.err")
+    status=$?
+    printf '%s\n' "$out"
+    PASSED=$((PASSED + $(grep -c '^PASS ' <<<"$out")))
+    FAILED=$((FAILED + $(grep -c '^FAIL ' <<<"$out")))
+    if [ "$status" -ne 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
+        fail "port_test.escript exited $status" "$(cat "$TMP/port_test.err")"
+    fi
+    verify_all "after ocisign_port:sign" "$REG/ns/direct:1"
+else
+    fail "push image for the port tests" "$DIRECT"
+fi
+
+# --- (b) the rebar3 plugin in a fixture project ------------------------------------
+
+# project DIR PLUGINS: a copy of the fixture with _checkouts of the stand-in
+# and the shim, and the given plugins line.
+project() {
+    local dir=$1 plugins=$2
+    cp -r "$ROOT/test/erlang/fixture" "$dir"
+    mkdir -p "$dir/_checkouts"
+    ln -s "$SHIM" "$dir/_checkouts/ocisign"
+    ln -s "$ROOT/test/erlang/ocibuild_standin" "$dir/_checkouts/ocibuild"
+    sed -i "s/^{plugins, \[ocibuild, ocisign\]}\./{plugins, $plugins}./" "$dir/rebar.config"
+    grep -q "^{plugins, $plugins}\." "$dir/rebar.config"
+    cp "$KEY" "$dir/cosign.key"
+}
+
+# in_project DIR CMD...: runs CMD in DIR, output in $OUT, status in $STATUS.
+in_project() {
+    local dir=$1; shift
+    OUT=$(cd "$dir" && "$@" 2>&1)
+    STATUS=$?
+}
+
+export OCISIGN_TEST_PUSHIMAGE=$TMP/pushimage
+P=$TMP/proj
+project "$P" "[ocibuild, ocisign]"
+
+# The hook: `rebar3 ocibuild --push ... --sign-key ...` signs a multi-platform image.
+in_project "$P" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:1.0 -P linux/amd64,linux/arm64
+if [ "$STATUS" -eq 0 ] && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 3 ] &&
+    grep -q 'ocibuild stand-in: tags \["app:1.0"\], sign_key undefined' <<<"$OUT"; then
+    pass "rebar3 ocibuild --push --sign-key: 3 digests signed, ocibuild saw no key"
+else
+    fail "rebar3 ocibuild --push --sign-key: 3 digests signed, ocibuild saw no key" "$OUT"
+fi
+verify_all "rebar3 ocibuild (--sign-key)" "$REG/ns/app:1.0"
+
+# The key from OCIBUILD_SIGN_KEY, two tags (the second one is deduplicated).
+in_project "$P" env OCIBUILD_SIGN_KEY=cosign.key rebar3 ocibuild --push "$REG/ns" -t "app:env;app:env2"
+if [ "$STATUS" -eq 0 ] && grep -q 'sign_key undefined' <<<"$OUT" && grep -q 'already signed with this key' <<<"$OUT"; then
+    pass "rebar3 ocibuild with OCIBUILD_SIGN_KEY and two tags"
+else
+    fail "rebar3 ocibuild with OCIBUILD_SIGN_KEY and two tags" "$OUT"
+fi
+verify_all "OCIBUILD_SIGN_KEY" "$REG/ns/app:env2"
+
+# The key from {ocibuild, [{sign_key, "cosign.key"}]} (profile cfgkey).
+in_project "$P" rebar3 as cfgkey ocibuild --push "$REG/ns" -t app:cfg
+if [ "$STATUS" -eq 0 ] && grep -q 'sign_key undefined' <<<"$OUT" && grep -q '^Signed: sha256:' <<<"$OUT"; then
+    pass "rebar3 ocibuild with {ocibuild, [{sign_key, _}]}"
+else
+    fail "rebar3 ocibuild with {ocibuild, [{sign_key, _}]}" "$OUT"
+fi
+verify_all "{ocibuild, [{sign_key, _}]}" "$REG/ns/app:cfg"
+
+# No --push: nothing to sign, not an error.
+in_project "$P" rebar3 ocibuild --sign-key cosign.key -t app:local
+if [ "$STATUS" -eq 0 ] && grep -q 'nothing to sign' <<<"$OUT"; then
+    pass "rebar3 ocibuild without --push signs nothing"
+else
+    fail "rebar3 ocibuild without --push signs nothing" "$OUT"
+fi
+
+# `rebar3 ocisign sign` on its own; a bare tag takes the release name (app).
+if out=$("$TMP/pushimage" push -platforms 2 "$REG/ns/app:later" 2>&1); then
+    in_project "$P" rebar3 ocisign sign --push "$REG/ns" -t later --sign-key cosign.key
+    if [ "$STATUS" -eq 0 ] && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 3 ]; then
+        pass "rebar3 ocisign sign --push -t TAG --sign-key"
+    else
+        fail "rebar3 ocisign sign --push -t TAG --sign-key" "$OUT"
+    fi
+    verify_all "rebar3 ocisign sign" "$REG/ns/app:later"
+else
+    fail "push image for rebar3 ocisign sign" "$out"
+fi
+
+# `rebar3 ocisign build`: ocibuild + sign, signing once.
+in_project "$P" rebar3 ocisign build --push "$REG/ns" --sign-key cosign.key -t app:build
+if [ "$STATUS" -eq 0 ] && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ] && grep -q 'sign_key undefined' <<<"$OUT"; then
+    pass "rebar3 ocisign build"
+else
+    fail "rebar3 ocisign build" "$OUT"
+fi
+verify_all "rebar3 ocisign build" "$REG/ns/app:build"
+
+# A signing failure fails the command with a clear message...
+in_project "$P" rebar3 ocibuild --push "$REG/ns" --sign-key missing.key -t app:fail
+if [ "$STATUS" -eq 1 ] && grep -q "signing $REG/ns/app:fail failed: .*(key_not_found)" <<<"$OUT"; then
+    pass "wrong key path: exit 1 with a clear message"
+else
+    fail "wrong key path: exit 1 with a clear message (status $STATUS)" "$OUT"
+fi
+# ... unless {ocisign, [{on_error, warn}]}.
+in_project "$P" rebar3 as warn ocibuild --push "$REG/ns" --sign-key missing.key -t app:warn
+if [ "$STATUS" -eq 0 ] && grep -q 'key_not_found' <<<"$OUT" && grep -q 'NOT signed' <<<"$OUT"; then
+    pass "on_error warn: exit 0 with a warning"
+else
+    fail "on_error warn: exit 0 with a warning (status $STATUS)" "$OUT"
+fi
+in_project "$P" rebar3 ocisign sign --push "$REG/ns" -t app:1.0
+if [ "$STATUS" -eq 1 ] && grep -q 'no signing key' <<<"$OUT"; then
+    pass "rebar3 ocisign sign without a key: exit 1 with a clear message"
+else
+    fail "rebar3 ocisign sign without a key: exit 1 with a clear message (status $STATUS)" "$OUT"
+fi
+
+# Wrong plugin order: with _checkouts (and on a first build) ocibuild's code
+# is not loaded yet when ocisign initialises, so the hook cannot attach:
+# ocisign says so, and `rebar3 ocisign build` (prepare as a dependency, ahead
+# of ocibuild) still makes ocisign the only signer.
+project "$TMP/proj_order" "[ocisign, ocibuild]"
+in_project "$TMP/proj_order" rebar3 ocibuild -t app:order
+if [ "$STATUS" -eq 0 ] && grep -q 'no `ocibuild` provider is registered.*rebar3 ocisign build' <<<"$OUT"; then
+    pass "plugins [ocisign, ocibuild]: warns that the hook is not attached"
+else
+    fail "plugins [ocisign, ocibuild]: warns that the hook is not attached" "$OUT"
+fi
+in_project "$TMP/proj_order" rebar3 as multi ocisign build --push "$REG/ns" --sign-key cosign.key -t app:order
+if [ "$STATUS" -eq 0 ] && grep -q 'sign_key undefined' <<<"$OUT" && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 3 ]; then
+    pass "plugins [ocisign, ocibuild]: rebar3 ocisign build signs, ocibuild saw no key"
+else
+    fail "plugins [ocisign, ocibuild]: rebar3 ocisign build signs, ocibuild saw no key" "$OUT"
+fi
+verify_all "plugins [ocisign, ocibuild] + ocisign build" "$REG/ns/app:order"
+
+# Control: without ocisign the stand-in signs itself and overwrites the .sig tag,
+# so the "none from ocibuild's signer" checks above can fail.
+project "$TMP/proj_control" "[ocibuild]"
+in_project "$TMP/proj_control" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:control
+if [ "$STATUS" -eq 0 ] && [ "$("$TMP/pushimage" sigs "$REG/ns/app:control" 2>&1 | awk '{print $3}')" = 1 ]; then
+    pass "control: without ocisign the stand-in writes its own .sig"
+else
+    fail "control: without ocisign the stand-in writes its own .sig" "$OUT"
+fi
+
+# --- no orphans -----------------------------------------------------------------
+
+if left=$(pgrep -f -a "^($BIN|$TMP/.*/ocisign) port$"); then
+    fail "no ocisign port process left" "$left"
+else
+    pass "no ocisign port process left"
+fi
+
+finish
