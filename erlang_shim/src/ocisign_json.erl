@@ -20,7 +20,10 @@
 backend() ->
     case code:ensure_loaded(json) of
         {module, json} ->
-            case erlang:function_exported(json, decode, 1) of
+            %% Only OTP's own json (stdlib, OTP 27+), not a same-named library.
+            Stdlib = code:lib_dir(stdlib),
+            case erlang:function_exported(json, decode, 1)
+                andalso lists:prefix(Stdlib, code:which(json)) of
                 true -> json;
                 false -> ocisign_json
             end;

@@ -29,7 +29,7 @@
 -module(ocisign_port).
 -behaviour(gen_server).
 
--export([open/0, open/1, close/1,
+-export([open/0, open/1, close/1, close/2,
          sign/1, sign_once/2, sign/2, sign/3,
          verify/2, verify/3, version/1, version/2, public_key/2,
          os_pid/1, format_error/1]).
@@ -101,8 +101,18 @@ handshake(Pid, Timeout) ->
 %% {error, closed}. Always returns ok.
 -spec close(pid()) -> ok.
 close(Pid) ->
-    _ = call(Pid, close),
+    _ = close(Pid, ?EXIT_GRACE_MS),
     ok.
+
+%% @doc Like close/1 with the grace period given; says whether the program
+%% exited by itself on stdin EOF (ok) or had to be killed (killed). A port
+%% that was already closed gives ok.
+-spec close(pid(), non_neg_integer()) -> ok | killed.
+close(Pid, GraceMs) when is_integer(GraceMs), GraceMs >= 0 ->
+    case call(Pid, {close, GraceMs}) of
+        killed -> killed;
+        _ -> ok
+    end.
 
 %% @doc Opens a port, signs, closes it.
 -spec sign(request()) -> {ok, result()} | {error, reason()}.
@@ -315,6 +325,7 @@ field(<<"reference">>) -> reference;
 field(K) -> K.
 
 error_code(<<"invalid_request">>) -> invalid_request;
+error_code(<<"invalid_json">>) -> invalid_json;
 error_code(<<"invalid_reference">>) -> invalid_reference;
 error_code(<<"key_not_found">>) -> key_not_found;
 error_code(<<"invalid_key">>) -> invalid_key;
@@ -404,10 +415,10 @@ handle_call({request, Op, Fields, Deadline}, From, #st{port = Port, next_id = Id
     end;
 handle_call(os_pid, _From, #st{os_pid = OsPid} = S) ->
     {reply, {ok, OsPid}, S};
-handle_call(close, _From, S) ->
-    S1 = shutdown(S, graceful),
+handle_call({close, GraceMs}, _From, S) ->
+    {How, S1} = shutdown(S, {graceful, GraceMs}),
     fail_all(S1, closed),
-    {stop, normal, ok, S1#st{pending = #{}}}.
+    {stop, normal, How, S1#st{pending = #{}}}.
 
 handle_cast(_Msg, S) ->
     {noreply, S}.
@@ -427,7 +438,7 @@ handle_info({Port, {data, Frame}}, #st{port = Port} = S) ->
             end;
         {error, Why} ->
             %% The stream cannot be trusted any more.
-            S1 = shutdown(S, kill),
+            {_, S1} = shutdown(S, kill),
             fail_all(S1, {protocol_error, Why}),
             {stop, normal, S1#st{pending = #{}}}
     end;
@@ -436,13 +447,13 @@ handle_info({Port, {exit_status, Status}}, #st{port = Port} = S) ->
     {stop, normal, S#st{port = undefined, pending = #{}}};
 handle_info({'EXIT', Port, Reason}, #st{port = Port} = S) ->
     %% e.g. epipe: the program went away while we still had output queued.
-    S1 = shutdown(S, kill),
+    {_, S1} = shutdown(S, kill),
     fail_all(S1, {port_exit, Reason}),
     {stop, normal, S1#st{pending = #{}}};
 handle_info({call_timeout, Id}, S) ->
     case maps:take(Id, S#st.pending) of
         {{From, _}, Pending} ->
-            S1 = shutdown(S#st{pending = Pending}, kill),
+            {_, S1} = shutdown(S#st{pending = Pending}, kill),
             gen_server:reply(From, {error, timeout}),
             %% The one program serves every request, so the others go too.
             fail_all(S1, {port_exit, killed_after_timeout}),
@@ -451,7 +462,7 @@ handle_info({call_timeout, Id}, S) ->
             {noreply, S}
     end;
 handle_info({'DOWN', Mon, process, _, _}, #st{owner_mon = Mon} = S) ->
-    S1 = shutdown(S, graceful),
+    {_, S1} = shutdown(S, graceful),
     fail_all(S1, closed),
     {stop, normal, S1#st{pending = #{}}};
 handle_info(_Other, S) ->
@@ -477,22 +488,24 @@ fail_all(#st{pending = Pending}, Reason) ->
                  end, Pending).
 
 %% graceful: close stdin (the program cancels its work and exits on EOF),
-%% then wait for it to be gone, SIGKILL after a grace period.
-%% kill: SIGKILL first. Either way the OS process is gone on return.
+%% then wait for it to be gone, SIGKILL after the grace period.
+%% kill: SIGKILL first. Either way the OS process is gone on return; the
+%% result says whether it took a SIGKILL after the grace period.
 shutdown(#st{port = undefined} = S, _) ->
-    S;
+    {ok, S};
 shutdown(#st{port = Port, os_pid = OsPid} = S, How) ->
-    case How of
-        kill -> kill(OsPid);
-        graceful -> ok
-    end,
+    Grace = case How of
+                kill -> kill(OsPid), ?EXIT_GRACE_MS;
+                graceful -> ?EXIT_GRACE_MS;
+                {graceful, Ms} -> Ms
+            end,
     catch port_close(Port),
     flush_port(Port),
-    case wait_gone(OsPid, ?EXIT_GRACE_MS) of
-        true -> ok;
-        false -> kill(OsPid), wait_gone(OsPid, ?EXIT_GRACE_MS)
-    end,
-    S#st{port = undefined}.
+    Result = case wait_gone(OsPid, Grace) of
+                 true -> ok;
+                 false -> kill(OsPid), wait_gone(OsPid, ?EXIT_GRACE_MS), killed
+             end,
+    {Result, S#st{port = undefined}}.
 
 kill(OsPid) ->
     _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid) ++ " 2>/dev/null"),

@@ -129,8 +129,12 @@ sign_each(Pid, [Ref | Rest], Key, Opts) ->
               end,
     rebar_api:info("ocisign: signing ~ts", [Ref]),
     case ocisign_port:sign(Pid, Request) of
-        {ok, #{signed := Signed}} ->
+        {ok, #{signed := Signed} = Result} ->
             lists:foreach(fun print_signed/1, Signed),
+            case maps:get(warning, Result, <<>>) of
+                <<>> -> ok;
+                Warning -> rebar_api:warn("ocisign: ~ts", [Warning])
+            end,
             sign_each(Pid, Rest, Key, Opts);
         {ok, Other} ->
             {error, {sign, Ref, {protocol_error, {bad_reply, Other}}}};

@@ -30,6 +30,7 @@ main([Ebin, Repo, IndexDigest, Key, Pub]) ->
              fun kill_mid_request/1,
              fun erlang_side_timeout/1,
              fun close_leaves_no_process/1,
+             fun close_mid_request/1,
              fun owner_death_closes/1],
     Failures = lists:sum([run(T, Ctx) || T <- Tests]),
     halt(min(Failures, 100));
@@ -247,10 +248,30 @@ close_leaves_no_process(#{bin := Bin}) ->
     {ok, P} = ocisign_port:open(),
     {ok, OsPid} = ocisign_port:os_pid(P),
     ?CHECK(alive(OsPid), true),
-    ?CHECK(ocisign_port:close(P), ok),
+    %% ok, not killed: the program exited by itself on stdin EOF.
+    ?CHECK(ocisign_port:close(P, 10000), ok),
     ?CHECK(alive(OsPid), false),
     ?CHECK(leftovers(Bin), []),
     ?CHECK(ocisign_port:close(P), ok),
+    ok.
+
+%% Closing while a request hangs on the registry: the program cancels the
+%% request on stdin EOF and exits by itself; the caller gets {error, closed}.
+close_mid_request(#{key := Key, bin := Bin}) ->
+    {BhPort, _} = blackhole(),
+    {ok, P} = ocisign_port:open(),
+    {ok, OsPid} = ocisign_port:os_pid(P),
+    Self = self(),
+    Caller = spawn(fun() ->
+                           Self ! {caller, self(), ocisign_port:sign(P, #{reference => stuck_ref(BhPort),
+                                                                          sign_key => Key,
+                                                                          timeout_ms => 120000})}
+                   end),
+    receive accepted -> ok after 60000 -> throw(never_reached_registry) end,
+    ?CHECK(ocisign_port:close(P, 10000), ok),
+    ?CHECK(receive {caller, Caller, R} -> R after 60000 -> caller_hangs end, {error, closed}),
+    ?CHECK(alive(OsPid), false),
+    ?CHECK(leftovers(Bin), []),
     ok.
 
 owner_death_closes(#{bin := Bin}) ->
