@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +27,9 @@ import (
 
 // testRegistry is go-containerregistry's in-process registry on 127.0.0.1.
 type testRegistry struct {
-	srv  *httptest.Server
-	host string
+	srv   *httptest.Server
+	host  string
+	armed atomic.Bool // see frontedRegistry
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
@@ -194,4 +196,25 @@ func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
+}
+
+// pushRandomIndex pushes a random multi-platform index and returns its digest.
+func pushRandomIndex(t *testing.T, host, repo, tag string, children int64) string {
+	t.Helper()
+	idx, err := random.Index(128, 1, children)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
 }

@@ -1,0 +1,424 @@
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/ocisign/ocisign/signing"
+)
+
+// frontedRegistry puts a hook in front of an in-process registry; a hook
+// that returns true has answered the request itself. The hook only runs once
+// the test arms it (after setting up images).
+func frontedRegistry(t *testing.T, hook func(w http.ResponseWriter, r *http.Request) bool) *testRegistry {
+	t.Helper()
+	inner := gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0)))
+	reg := &testRegistry{}
+	reg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reg.armed.Load() && hook(w, r) {
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(reg.srv.Close)
+	reg.host = strings.TrimPrefix(reg.srv.URL, "http://")
+	return reg
+}
+
+func isManifest(r *http.Request, ref string) bool {
+	return strings.Contains(r.URL.Path, "/manifests/") && (ref == "" || strings.HasSuffix(r.URL.Path, "/manifests/"+ref))
+}
+
+func TestRetriesTransient503(t *testing.T) {
+	var failed atomic.Int32
+	var heads atomic.Int32
+	reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead && isManifest(r, "v1") {
+			heads.Add(1)
+			if failed.Add(1) <= 2 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return true
+			}
+		}
+		return false
+	})
+	digest := pushRandomImage(t, reg.host, "app", "v1")
+	reg.armed.Store(true)
+	res, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
+	if err != nil || res.Signed[0].Digest != digest {
+		t.Fatalf("sign through two 503s: %v", err)
+	}
+	if heads.Load() != 3 {
+		t.Fatalf("resolve took %d HEADs, want 2 failures + 1 success", heads.Load())
+	}
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	var calls atomic.Int32
+	reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && isManifest(r, "") && strings.Contains(r.URL.Path, ".sig") {
+			calls.Add(1)
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}`)
+			return true
+		}
+		return false
+	})
+	pushRandomImage(t, reg.host, "app", "v1")
+	reg.armed.Store(true)
+	_, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
+	var re *Error
+	if !errors.As(err, &re) || re.Code != CodeUnavailable || !re.Retryable || re.Status != 503 || re.Op != "push signature manifest" {
+		t.Fatalf("got %#v", err)
+	}
+	for _, want := range []string{"push signature manifest " + reg.host + "/app:sha256-", ".sig: 503 Service Unavailable", "UNAVAILABLE: maintenance", "(after 4 tries)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q lacks %q", err, want)
+		}
+	}
+	if calls.Load() != 4 {
+		t.Fatalf("%d manifest PUTs, want 1 + 3 retries", calls.Load())
+	}
+	if code, retry := ErrorCode(fmt.Errorf("wrapped: %w", err)); code != CodeUnavailable || !retry {
+		t.Fatalf("ErrorCode through wrapping: %s %v", code, retry)
+	}
+}
+
+func TestUnauthorizedAndDeniedAreNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+	}{{401, CodeUnauthorized}, {403, CodeDenied}} {
+		t.Run(tc.code, func(t *testing.T) {
+			var calls atomic.Int32
+			reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method == http.MethodHead && isManifest(r, "v1") {
+					calls.Add(1)
+					w.WriteHeader(tc.status)
+					return true
+				}
+				return false
+			})
+			pushRandomImage(t, reg.host, "app", "v1")
+			reg.armed.Store(true)
+			_, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
+			code, retry := ErrorCode(err)
+			if code != tc.code || retry || calls.Load() != 1 {
+				t.Fatalf("err %v code %s retry %v after %d calls", err, code, retry, calls.Load())
+			}
+			if !strings.HasPrefix(err.Error(), "resolve "+reg.host+"/app:v1: ") {
+				t.Fatalf("message %q", err)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverInErrors(t *testing.T) {
+	const user, password, token = "robot", "s3cr3t-Passw0rd", "tok-Zq8v2-secret"
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		// A hostile registry echoes the credentials back.
+		got := r.Header.Get("Authorization")
+		if dec, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(got, "Basic ")); err == nil {
+			got += " " + string(dec)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials %s"}]}`, got)
+	}
+	var logs []string
+	var mu sync.Mutex
+	logf := func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }
+
+	t.Run("basic", func(t *testing.T) {
+		t.Setenv("OCIBUILD_PUSH_TOKEN", "")
+		t.Setenv("OCIBUILD_PUSH_USERNAME", user)
+		t.Setenv("OCIBUILD_PUSH_PASSWORD", password)
+		var sawCreds atomic.Bool
+		reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+			if strings.Contains(r.Header.Get("Authorization"), base64.StdEncoding.EncodeToString([]byte(user+":"+password))) {
+				sawCreds.Store(true)
+			}
+			if r.URL.Path == "/v2/" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return true
+			}
+			echo(w, r)
+			return true
+		})
+		reg.armed.Store(true)
+		_, err := newTestClient(Options{Logf: logf}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
+		if code, _ := ErrorCode(err); code != CodeUnauthorized {
+			t.Fatalf("got %v", err)
+		}
+		if !sawCreds.Load() {
+			t.Fatal("OCIBUILD_PUSH_USERNAME/PASSWORD were not sent")
+		}
+		if strings.Contains(err.Error(), password) || strings.Contains(fmt.Sprintf("%+v %#v", err, err), password) {
+			t.Fatalf("password in error: %v", err)
+		}
+	})
+	t.Run("bearer token server", func(t *testing.T) {
+		t.Setenv("OCIBUILD_PUSH_TOKEN", "")
+		t.Setenv("OCIBUILD_PUSH_USERNAME", user)
+		t.Setenv("OCIBUILD_PUSH_PASSWORD", password)
+		var reg *testRegistry
+		reg = frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+			switch {
+			case r.URL.Path == "/v2/":
+				w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+reg.host+`/token",service="test"`)
+				w.WriteHeader(http.StatusUnauthorized)
+			case r.URL.Path == "/token":
+				// Raw (non-JSON) body echoing the password.
+				u, p, _ := r.BasicAuth()
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprintf(w, "denied for %s:%s", u, p)
+			default:
+				echo(w, r)
+			}
+			return true
+		})
+		reg.armed.Store(true)
+		_, err := newTestClient(Options{Logf: logf}).Verify(ctx(t), VerifyRequest{Reference: reg.host + "/app:v1", Verifier: mustSigner(t).Verifier()})
+		if code, _ := ErrorCode(err); code != CodeUnauthorized {
+			t.Fatalf("got %v", err)
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Fatalf("password in error: %v", err)
+		}
+	})
+	t.Run("token", func(t *testing.T) {
+		t.Setenv("OCIBUILD_PUSH_TOKEN", token)
+		t.Setenv("OCIBUILD_PUSH_USERNAME", "")
+		t.Setenv("OCIBUILD_PUSH_PASSWORD", "")
+		var authorized atomic.Int32
+		reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/v2/" || r.Header.Get("Authorization") != "Bearer "+token {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				echo(w, r)
+				return true
+			}
+			authorized.Add(1)
+			return false
+		})
+		digest := pushRandomImage(t, reg.host, "app", "v1")
+		reg.armed.Store(true)
+		res, err := newTestClient(Options{Logf: logf}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
+		if err != nil || res.Signed[0].Digest != digest || authorized.Load() == 0 {
+			t.Fatalf("sign with OCIBUILD_PUSH_TOKEN: %v", err)
+		}
+		_, err = newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:nope", Signer: mustSigner(t)})
+		if err == nil || strings.Contains(err.Error(), token) {
+			t.Fatalf("token leaked or no error: %v", err)
+		}
+	})
+	for _, l := range logs {
+		if strings.Contains(l, password) || strings.Contains(l, token) {
+			t.Fatalf("secret in log line %q", l)
+		}
+	}
+}
+
+func TestHTTPAllowed(t *testing.T) {
+	cases := []struct {
+		host     string
+		allowAll bool
+		list     []string
+		want     bool
+	}{
+		{"127.0.0.1:5000", false, nil, true},
+		{"127.8.9.1:5000", false, nil, true},
+		{"localhost:5000", false, nil, true},
+		{"localhost", false, nil, true},
+		{"[::1]:5000", false, nil, true},
+		{"10.0.0.5:5000", false, nil, false}, // go-containerregistry would say http
+		{"192.168.1.2", false, nil, false},
+		{"registry.local:5000", false, nil, false},
+		{"localhost.example.com:5000", false, nil, false},
+		{"ghcr.io", false, nil, false},
+		{"ghcr.io", true, nil, true},
+		{"10.0.0.5:5000", false, []string{"10.0.0.5:5000"}, true},
+		{"10.0.0.5:5000", false, []string{"10.0.0.5"}, true},
+		{"10.0.0.5:5000", false, []string{"10.0.0.5:5001"}, false},
+		{"reg.example.com:5000", false, []string{"http://REG.example.com:5000/"}, true},
+	}
+	for _, tc := range cases {
+		if got := httpAllowed(tc.host, tc.allowAll, tc.list); got != tc.want {
+			t.Errorf("httpAllowed(%q, %v, %v) = %v, want %v", tc.host, tc.allowAll, tc.list, got, tc.want)
+		}
+	}
+}
+
+// dialTo sends every connection to addr, so non-loopback names reach the
+// local test registry without any network.
+func dialTo(addr string) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	return t
+}
+
+func TestPlainHTTPRefusedForNonLoopback(t *testing.T) {
+	reg := newTestRegistry(t)
+	pushRandomImage(t, reg.host, "app", "v1")
+	base := dialTo(reg.host)
+	for _, host := range []string{"registry.example.test:5000", "10.9.8.7:5000"} {
+		ref := host + "/app:v1"
+		_, err := newTestClient(Options{Transport: base}).Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)})
+		code, _ := ErrorCode(err)
+		if code != CodeInsecureRegistry || !strings.Contains(err.Error(), "--allow-insecure-registry") {
+			t.Fatalf("%s: want insecure_registry naming the flag, got %v", host, err)
+		}
+		for _, opts := range []Options{{Transport: base, AllowInsecure: true}, {Transport: base, InsecureRegistries: []string{host}}} {
+			if _, err := newTestClient(opts).Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)}); err != nil {
+				t.Fatalf("%s with %+v: %v", host, opts.InsecureRegistries, err)
+			}
+		}
+	}
+}
+
+func TestSchemeGuardRefusesHTTPWithoutNetwork(t *testing.T) {
+	g := &schemeGuard{host: "10.1.2.3:5000", inner: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		t.Fatal("request reached the network")
+		return nil, nil
+	})}
+	req, _ := http.NewRequest(http.MethodGet, "http://10.1.2.3:5000/v2/", nil)
+	_, err := g.RoundTrip(req)
+	var refusal *insecureRefusal
+	if !errors.As(err, &refusal) {
+		t.Fatalf("got %v", err)
+	}
+	e := transportError(context.Background(), "resolve", "10.1.2.3:5000/app", err, 1, false, "")
+	if e.Code != CodeInsecureRegistry || !strings.Contains(e.Error(), "--allow-insecure-registry") {
+		t.Fatalf("got %v", e)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestTimeoutAndCancel(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead && isManifest(r, "v1") {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return true
+		}
+		return false
+	})
+	pushRandomImage(t, reg.host, "app", "v1")
+	reg.armed.Store(true)
+	_, err := newTestClient(Options{Timeout: 200 * time.Millisecond}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
+	if code, retry := ErrorCode(err); code != CodeTimeout || !retry || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	_, err = newTestClient(Options{}).Sign(cctx, SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
+	if code, retry := ErrorCode(err); code != CodeCancelled || retry {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestErrorCodeMapping(t *testing.T) {
+	cases := []struct {
+		err   error
+		code  string
+		retry bool
+	}{
+		{&Error{Code: CodeNotFound}, CodeNotFound, false},
+		{fmt.Errorf("x: %w", &signing.KeyError{Code: "wrong_password", Problem: "p"}), "wrong_password", false},
+		{signing.ErrUnsupportedKey, "unsupported_key", false},
+		{context.DeadlineExceeded, CodeTimeout, true},
+		{fmt.Errorf("op: %w", context.Canceled), CodeCancelled, false},
+		{errors.New("boom"), CodeInternal, false},
+		{nil, "", false},
+	}
+	for _, tc := range cases {
+		if code, retry := ErrorCode(tc.err); code != tc.code || retry != tc.retry {
+			t.Errorf("ErrorCode(%v) = %s %v, want %s %v", tc.err, code, retry, tc.code, tc.retry)
+		}
+	}
+}
+
+func TestRequestCounts(t *testing.T) {
+	reg := newTestRegistry(t)
+	pushRandomImage(t, reg.host, "app", "v1")
+	counter := newCountingTransport()
+	c := newTestClient(Options{Transport: counter})
+	ref := reg.host + "/app:v1"
+
+	if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)}); err != nil {
+		t.Fatal(err)
+	}
+	first, detail := counter.snapshot()
+	t.Logf("first signature, cold client: %d requests (%s)", first, detail)
+
+	second := mustSigner(t)
+	res, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: second, Annotations: map[string]string{"n": "2"}})
+	if err != nil || res.Signed[0].Deduplicated {
+		t.Fatal(err)
+	}
+	warm, detail := counter.snapshot()
+	t.Logf("append, warm client: %d requests (%s)", warm, detail)
+	// HEAD resolve; GET .sig ‖ 2×POST upload; 2×PUT blob; PUT manifest; HEAD read-back.
+	if warm > 8 {
+		t.Fatalf("append with a warm client took %d requests, documented bound is 8", warm)
+	}
+	if first > warm+2 {
+		t.Fatalf("cold client took %d requests, want at most warm + 2 ping requests", first)
+	}
+
+	res, err = c.Sign(ctx(t), SignRequest{Reference: ref, Signer: second, Annotations: map[string]string{"n": "2"}})
+	if err != nil || !res.Signed[0].Deduplicated {
+		t.Fatalf("re-sign not deduplicated: %v", err)
+	}
+	dedupe, detail := counter.snapshot()
+	t.Logf("deduplicated re-sign, warm client: %d requests (%s)", dedupe, detail)
+	// HEAD resolve; GET .sig ‖ 2×POST upload (left unused).
+	if dedupe > 4 {
+		t.Fatalf("dedupe took %d requests, bound is 4", dedupe)
+	}
+
+	idx := pushRandomIndex(t, reg.host, "multi", "latest", 2)
+	res, err = c.Sign(ctx(t), SignRequest{Reference: reg.host + "/multi:latest", Signer: mustSigner(t), Recursive: true})
+	if err != nil || len(res.Signed) != 3 || res.Signed[0].Digest != idx {
+		t.Fatal(err)
+	}
+	rec, detail := counter.snapshot()
+	t.Logf("recursive index with 2 children, new repository: %d requests (%s)", rec, detail)
+	if rec > 2+1+3*7 {
+		t.Fatalf("recursive sign took %d requests, bound is 24", rec)
+	}
+
+	if _, err := c.Verify(ctx(t), VerifyRequest{Reference: ref, Verifier: mustSigner(t).Verifier()}); err == nil {
+		t.Fatal("verify with an unrelated key succeeded")
+	}
+	ver, detail := counter.snapshot()
+	t.Logf("verify 2 layers, warm client: %d requests (%s)", ver, detail)
+	if ver != 4 {
+		t.Fatalf("verify took %d requests, want HEAD + GET .sig + 2 blobs", ver)
+	}
+}
