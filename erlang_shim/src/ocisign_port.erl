@@ -34,6 +34,9 @@
          verify/2, verify/3, version/1, version/2, public_key/2,
          os_pid/1, format_error/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-ifdef(TEST).
+-export([reply_to_result/1]).
+-endif.
 
 -define(PROTOCOL, 1).
 %% The Go side's default per-request timeout (registry.DefaultTimeout).

@@ -40,13 +40,35 @@ take_key(State) ->
     Env =/= false andalso os:unsetenv("OCIBUILD_SIGN_KEY"),
     State1 = rebar_state:command_parsed_args(State, {proplists:delete(sign_key, Args), Rest}),
     State2 = rebar_state:set(State1, ocibuild, proplists:delete(sign_key, OciConfig)),
+    State3 = rebar_state:set(State2, ocisign_prepared, #{key => Key, env => Env}),
     case Key of
         {ok, Source, _} ->
-            rebar_api:debug("ocisign: took the signing key (from ~p) away from ocibuild", [Source]);
+            rebar_api:debug("ocisign: took the signing key (from ~p) away from ocibuild", [Source]),
+            check_program(State3, proplists:get_value(push, Args));
         none ->
-            ok
-    end,
-    {ok, rebar_state:set(State2, ocisign_prepared, #{key => Key, env => Env})}.
+            {ok, State3}
+    end.
+
+%% A missing program is found before ocibuild pushes anything, so the
+%% command fails without leaving an unsigned image behind.
+check_program(State, undefined) ->
+    {ok, State};
+check_program(State, _Push) ->
+    case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
+        {ok, #{bin := Bin, on_error := OnError}, _} ->
+            case ocisign_bin:find(#{bin => Bin}) of
+                {ok, _} ->
+                    {ok, State};
+                {error, Reason} when OnError =:= warn ->
+                    rebar_api:warn("ocisign: ~ts~nThe image will be pushed but NOT signed "
+                                   "({ocisign, [{on_error, warn}]}).", [ocisign_bin:format_error(Reason)]),
+                    {ok, State};
+                {error, Reason} ->
+                    {error, {ocisign_prv_sign, {port, Reason}}}
+            end;
+        {error, Reason} ->
+            {error, {ocisign_prv_sign, {config, Reason}}}
+    end.
 
 format_error(Reason) ->
     io_lib:format("~p", [Reason]).

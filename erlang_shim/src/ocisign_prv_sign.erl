@@ -55,7 +55,7 @@ run(State0, Mode) ->
 outcome(ok, State, _Opts) ->
     {ok, State};
 outcome({error, Reason}, State, #{on_error := warn}) ->
-    rebar_api:warn("ocisign: ~ts~nThe image was pushed but is NOT signed "
+    rebar_api:warn("~ts~nThe image was pushed but is NOT signed "
                    "({ocisign, [{on_error, warn}]} keeps the build going).", [format_error(Reason)]),
     {ok, State};
 outcome({error, Reason}, _State, _Opts) ->

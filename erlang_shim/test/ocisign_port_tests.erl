@@ -42,3 +42,26 @@ format_error_test_() ->
      ?_assert(is_list(F(timeout))),
      ?_assert(is_list(F({bin_missing, undefined}))),
      ?_assert(is_list(F({protocol_mismatch, 2, 1})))].
+
+%% Replies as the Go program writes them, decoded by the codec in use.
+reply_test_() ->
+    R = fun(Json) -> ocisign_port:reply_to_result(ocisign_json:decode(Json)) end,
+    D = <<"sha256:", (binary:copy(<<"a">>, 64))/binary>>,
+    [?_assertEqual({ok, #{signature_digest => D,
+                          signed => [#{digest => D, signature_ref => <<"r/x:sha256-a.sig">>,
+                                       signature_digest => D, deduplicated => true,
+                                       <<"future_field">> => 1}]}},
+                   R(<<"{\"id\":3,\"ok\":true,\"signature_digest\":\"", D/binary, "\",\"signed\":[{\"digest\":\"",
+                       D/binary, "\",\"signature_ref\":\"r/x:sha256-a.sig\",\"signature_digest\":\"", D/binary,
+                       "\",\"deduplicated\":true,\"future_field\":1}]}">>)),
+     ?_assertEqual({ok, #{version => <<"1.2.3">>, protocol => 1}},
+                   R(<<"{\"id\":1,\"ok\":true,\"version\":\"1.2.3\",\"protocol\":1}">>)),
+     ?_assertEqual({error, {wrong_password, <<"nope">>}},
+                   R(<<"{\"id\":1,\"ok\":false,\"error\":{\"code\":\"wrong_password\",\"message\":\"nope\",\"retryable\":false}}">>)),
+     ?_assertEqual({error, {timeout, <<"t">>}},
+                   R(<<"{\"id\":1,\"ok\":false,\"error\":{\"code\":\"timeout\",\"message\":\"t\",\"retryable\":true}}">>)),
+     %% Unknown codes stay binaries: a reply never creates atoms.
+     ?_assertEqual({error, {<<"brand_new_code">>, <<"m">>}},
+                   R(<<"{\"id\":1,\"ok\":false,\"error\":{\"code\":\"brand_new_code\",\"message\":\"m\"}}">>)),
+     ?_assertMatch({error, {protocol_error, _}}, R(<<"{\"id\":1,\"ok\":\"yes\"}">>)),
+     ?_assertMatch({error, {protocol_error, _}}, R(<<"{\"id\":1,\"ok\":false,\"error\":\"text\"}">>))].

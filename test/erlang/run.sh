@@ -270,6 +270,14 @@ if [ "$STATUS" -eq 1 ] && grep -q "signing $REG/ns/app:fail failed: .*(key_not_f
 else
     fail "wrong key path: exit 1 with a clear message (status $STATUS)" "$OUT"
 fi
+# A missing program is caught before ocibuild pushes anything.
+in_project "$P" env OCISIGN_BIN="$TMP/no-such-ocisign" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:nobin
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/ns/app/manifests/nobin")
+if [ "$STATUS" -eq 1 ] && grep -q 'the ocisign program set by OCISIGN_BIN does not exist' <<<"$OUT" && [ "$code" = 404 ]; then
+    pass "missing program: exit 1 before anything is pushed"
+else
+    fail "missing program: exit 1 before anything is pushed (status $STATUS, manifest HTTP $code)" "$OUT"
+fi
 # ... unless {ocisign, [{on_error, warn}]}.
 in_project "$P" rebar3 as warn ocibuild --push "$REG/ns" --sign-key missing.key -t app:warn
 if [ "$STATUS" -eq 0 ] && grep -q 'key_not_found' <<<"$OUT" && grep -q 'NOT signed' <<<"$OUT"; then
