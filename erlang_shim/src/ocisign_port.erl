@@ -133,7 +133,9 @@ sign_once(Request, OpenOpts) ->
 
 %% @doc Request keys: reference (required), digest, sign_key, annotations
 %% (map or proplist), recursive, allow_insecure_registry, timeout_ms. The
-%% reply is awaited for timeout_ms (default 300000) plus 5 s.
+%% reply is awaited for timeout_ms plus 5 s; without timeout_ms, for the
+%% program's default of 300000 ms plus 5 s (so pass timeout_ms when an
+%% OCISIGN_CONFIG file sets a longer default).
 -spec sign(pid(), request()) -> {ok, result()} | {error, reason()}.
 sign(Pid, Request) -> sign(Pid, Request, default).
 

@@ -11,6 +11,8 @@
 
 -export([init/1, do/1, format_error/1, run/2]).
 
+-define(DEFAULT_TIMEOUT_MS, 300000).
+
 init(State) ->
     Provider = providers:create([
         {name, sign},
@@ -118,15 +120,17 @@ sign_refs(Refs, Key, Opts) ->
 sign_each(_Pid, [], _Key, _Opts) ->
     ok;
 sign_each(Pid, [Ref | Rest], Key, Opts) ->
-    Request0 = #{reference => Ref,
-                 sign_key => Key,
-                 recursive => maps:get(recursive, Opts),
-                 annotations => maps:get(annotations, Opts),
-                 allow_insecure_registry => maps:get(allow_insecure_registry, Opts)},
-    Request = case maps:get(timeout_ms, Opts) of
-                  undefined -> Request0;
-                  T -> Request0#{timeout_ms => T}
-              end,
+    %% timeout_ms is always sent so that the program's deadline (which an
+    %% OCISIGN_CONFIG file could otherwise change) and ours agree.
+    Request = #{reference => Ref,
+                sign_key => Key,
+                recursive => maps:get(recursive, Opts),
+                annotations => maps:get(annotations, Opts),
+                allow_insecure_registry => maps:get(allow_insecure_registry, Opts),
+                timeout_ms => case maps:get(timeout_ms, Opts) of
+                                  undefined -> ?DEFAULT_TIMEOUT_MS;
+                                  T -> T
+                              end},
     rebar_api:info("ocisign: signing ~ts", [Ref]),
     case ocisign_port:sign(Pid, Request) of
         {ok, #{signed := Signed} = Result} ->
