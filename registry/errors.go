@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -191,9 +192,10 @@ func transportError(ctx context.Context, op, ref string, err error, tries int, a
 			parts = append(parts, clip(fmt.Sprintf("%s: %s", d.Code, d.Message), 300))
 		}
 		e.detail = strings.Join(parts, "; ")
-		if terr.Request != nil && terr.Request.URL != nil && terr.Request.URL.Host != "" {
-			// Usually the token server, which may not be the registry.
-			e.detail = strings.TrimSpace(e.detail + " (from " + terr.Request.URL.Host + ")")
+		if r := terr.Request; r != nil && r.URL != nil {
+			// Usually the token server, which may not be the registry. The
+			// query (scopes) is left out.
+			e.detail = strings.TrimSpace(fmt.Sprintf("%s (%s %s://%s%s)", e.detail, r.Method, r.URL.Scheme, r.URL.Host, r.URL.Path))
 		}
 		e.Err = fmt.Errorf("registry answered %d", terr.StatusCode)
 	case errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr):
@@ -242,5 +244,9 @@ func redactSecrets(s string) string {
 			s = strings.ReplaceAll(s, v, "[REDACTED]")
 		}
 	}
-	return s
+	return authHeaderValue.ReplaceAllString(s, "$1 [REDACTED]")
 }
+
+// authHeaderValue matches an echoed Authorization value (Basic carries the
+// password in base64).
+var authHeaderValue = regexp.MustCompile(`(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}`)

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -231,8 +230,8 @@ func (c *Client) appendSignature(ctx context.Context, conn *repoConn, job *signJ
 			}()
 		}
 		wg.Wait()
-		if err := errors.Join(blobErrs...); err != nil {
-			return entry, firstError(blobErrs)
+		if err := firstError(blobErrs); err != nil {
+			return entry, err
 		}
 
 		// Round 3.
@@ -461,10 +460,7 @@ func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, 
 	if cfg.Digest.String() == sha256Digest(old) {
 		return canonical()
 	}
-	if cfg.MediaType != configMediaType(existing.mediaType) && cfg.MediaType != types.OCIConfigJSON && cfg.MediaType != types.DockerConfigJSON {
-		return canonical()
-	}
-	if cfg.Size > 4<<20 {
+	if (cfg.MediaType != types.OCIConfigJSON && cfg.MediaType != types.DockerConfigJSON) || cfg.Size > 4<<20 {
 		return canonical()
 	}
 	resp, err := conn.do(ctx, request{op: "read signature config", ref: sigRef + " (" + cfg.Digest.String() + ")",
