@@ -47,6 +47,8 @@
 -define(OPEN_TIMEOUT_MS, 30000).
 %% How long a closed program gets to exit on stdin EOF before SIGKILL.
 -define(EXIT_GRACE_MS, 5000).
+%% The program's default --max-frame-bytes.
+-define(MAX_FRAME_BYTES, 1048576).
 
 -type request() :: #{atom() => term()}.
 -type result() :: #{atom() | binary() => term()}.
@@ -59,6 +61,7 @@
 -record(st, {port :: port() | undefined,
              os_pid :: integer() | undefined,
              owner_mon :: reference(),
+             max_frame :: pos_integer(),
              next_id = 1 :: pos_integer(),
              pending = #{} :: #{pos_integer() => {gen_server:from(), reference()}}}).
 
@@ -72,8 +75,9 @@ open() -> open(#{}).
 %% @doc Starts `ocisign port' and checks that it speaks protocol 1.
 %% Opts: bin (path, see ocisign_bin), env ([{Name, Value | false}] for the
 %% program; everything else, COSIGN_PASSWORD and OCIBUILD_PUSH_* included, is
-%% inherited), args (extra arguments after `port', e.g.
-%% ["--max-frame-bytes", "2097152"]), open_timeout_ms.
+%% inherited), max_frame_bytes (the program's request size limit, default
+%% 1 MiB; larger requests are refused here, before sending), args (extra
+%% arguments after `port', e.g. ["--max-concurrent", "4"]), open_timeout_ms.
 -spec open(map() | list()) -> {ok, pid()} | {error, reason()}.
 open(Opts) when is_list(Opts) -> open(maps:from_list(Opts));
 open(Opts) when is_map(Opts) ->
@@ -394,20 +398,47 @@ init({Owner, Bin, Opts}) ->
     process_flag(trap_exit, true),
     Mon = erlang:monitor(process, Owner),
     Env = [{env, Env} || Env <- [maps:get(env, Opts, [])], Env =/= []],
-    PortOpts = [{args, ["port" | maps:get(args, Opts, [])]},
+    {MaxFrame, FrameArgs} = case maps:get(max_frame_bytes, Opts, undefined) of
+                                N when is_integer(N), N > 0 ->
+                                    {N, ["--max-frame-bytes", integer_to_list(N)]};
+                                _ ->
+                                    {?MAX_FRAME_BYTES, []}
+                            end,
+    PortOpts = [{args, ["port"] ++ FrameArgs ++ maps:get(args, Opts, [])},
                 {packet, 4}, binary, exit_status, use_stdio | Env],
     try open_port({spawn_executable, Bin}, PortOpts) of
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-            {ok, #st{port = Port, os_pid = OsPid, owner_mon = Mon}}
+            {ok, #st{port = Port, os_pid = OsPid, owner_mon = Mon, max_frame = MaxFrame}}
     catch
         error:Reason -> {stop, {open_failed, Bin, Reason}}
     end.
 
 handle_call({request, _Op, _Fields, _Deadline}, _From, #st{port = undefined} = S) ->
     {reply, {error, closed}, S};
-handle_call({request, Op, Fields, Deadline}, From, #st{port = Port, next_id = Id} = S) ->
-    Frame = ocisign_json:encode(Fields#{<<"id">> => Id, <<"op">> => Op}),
+handle_call({request, Op, Fields, Deadline}, From, #st{next_id = Id} = S) ->
+    try ocisign_json:encode(Fields#{<<"id">> => Id, <<"op">> => Op}) of
+        Frame when byte_size(Frame) > S#st.max_frame ->
+            {reply, {error, {invalid_request, iolist_to_binary(
+                                                io_lib:format("the request is ~b bytes, over the ~b-byte "
+                                                              "frame limit (max_frame_bytes)",
+                                                              [byte_size(Frame), S#st.max_frame]))}}, S};
+        Frame ->
+            send(Frame, Deadline, From, S)
+    catch
+        error:Why ->
+            {reply, {error, {invalid_request, iolist_to_binary(
+                                                io_lib:format("cannot encode the request as JSON: ~p",
+                                                              [Why]))}}, S}
+    end;
+handle_call(os_pid, _From, #st{os_pid = OsPid} = S) ->
+    {reply, {ok, OsPid}, S};
+handle_call({close, GraceMs}, _From, S) ->
+    {How, S1} = shutdown(S, {graceful, GraceMs}),
+    fail_all(S1, closed),
+    {stop, normal, How, S1#st{pending = #{}}}.
+
+send(Frame, Deadline, From, #st{port = Port, next_id = Id} = S) ->
     try port_command(Port, Frame) of
         true ->
             TRef = erlang:send_after(Deadline, self(), {call_timeout, Id}),
@@ -417,13 +448,7 @@ handle_call({request, Op, Fields, Deadline}, From, #st{port = Port, next_id = Id
         error:badarg ->
             %% The port died; its exit message is on its way and will stop us.
             {reply, {error, closed}, S}
-    end;
-handle_call(os_pid, _From, #st{os_pid = OsPid} = S) ->
-    {reply, {ok, OsPid}, S};
-handle_call({close, GraceMs}, _From, S) ->
-    {How, S1} = shutdown(S, {graceful, GraceMs}),
-    fail_all(S1, closed),
-    {stop, normal, How, S1#st{pending = #{}}}.
+    end.
 
 handle_cast(_Msg, S) ->
     {noreply, S}.

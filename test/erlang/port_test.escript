@@ -26,6 +26,7 @@ main([Ebin, Repo, IndexDigest, Key, Pub]) ->
              fun concurrent_requests/1,
              fun error_replies/1,
              fun wrong_password/1,
+             fun request_limits/1,
              fun go_side_timeout/1,
              fun kill_mid_request/1,
              fun erlang_side_timeout/1,
@@ -162,6 +163,26 @@ error_replies(#{key := Key} = C) ->
         ?CHECK(ocisign_port:verify(P, #{reference => ref(C, <<"1">>)}),
                {error, {invalid_request, _}}),
         %% Still serving after the refusals.
+        ?CHECK(ocisign_port:version(P), {ok, #{protocol := 1}})
+    after
+        ocisign_port:close(P)
+    end.
+
+%% Requests the program would refuse without an id to answer with are
+%% refused before sending; the port keeps serving.
+request_limits(#{key := Key} = C) ->
+    {ok, P} = ocisign_port:open(#{max_frame_bytes => 4096}),
+    try
+        Big = #{"big" => binary:copy(<<"x">>, 5000)},
+        ?CHECK(ocisign_port:sign(P, #{reference => ref(C, <<"1">>), sign_key => Key, annotations => Big}),
+               {error, {invalid_request, <<"the request is ", _/binary>>}}),
+        ?CHECK(ocisign_port:sign(P, #{reference => ref(C, <<"1">>), sign_key => Key,
+                                      annotations => #{"bad" => <<16#ff, 16#fe>>}}),
+               {error, {invalid_request, <<"cannot encode", _/binary>>}}),
+        %% 3000 bytes pass both our limit and the program's --max-frame-bytes 4096.
+        Fits = #{"run" => "port_test", "fits" => binary:copy(<<"y">>, 3000)},
+        ?CHECK(ocisign_port:sign(P, #{reference => ref(C, <<"1">>), sign_key => Key, annotations => Fits}),
+               {ok, #{signed := [_]}}),
         ?CHECK(ocisign_port:version(P), {ok, #{protocol := 1}})
     after
         ocisign_port:close(P)

@@ -18,8 +18,6 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SHIM=$ROOT/erlang_shim
-BIN=$SHIM/priv/ocisign
 COSIGN_V2=${OCISIGN_COSIGN_V2:-$HOME/.cache/ocisign-tools/cosign-v2.6.5}
 COSIGN_V3=${OCISIGN_COSIGN_V3:-$HOME/.cache/ocisign-tools/cosign-v3.1.3}
 export REBAR_OFFLINE=1
@@ -29,6 +27,14 @@ PASSED=0
 FAILED=0
 TMP=$(mktemp -d /tmp/ocisign-erlang-test.XXXXXX)
 REGISTRY_PID=
+
+# The plugin is tested from a copy, so that runs in parallel do not share a
+# _build or a program path (leftover processes are looked for by exact path).
+SHIM=$TMP/erlang_shim
+BIN=$SHIM/priv/ocisign
+mkdir -p "$SHIM/priv"
+cp -r "$ROOT/erlang_shim/src" "$ROOT/erlang_shim/test" "$ROOT/erlang_shim/rebar.config" "$SHIM/"
+cp "$ROOT/rebar.config.example" "$TMP/"
 
 cleanup() {
     if [ -n "$REGISTRY_PID" ]; then
@@ -71,8 +77,11 @@ else
     fail "json fixture matches Go's encoding/json (regenerate: go run ./test/erlang/jsonfixture write erlang_shim/test/fixtures)" "$(cat "$TMP/jf.log")"
 fi
 
-mkdir -p "$SHIM/priv"
-if ! out=$(cd "$ROOT" && go build -o "$BIN" ./cmd/ocisign 2>&1 && go build -o "$TMP/pushimage" ./test/erlang/pushimage 2>&1); then
+# Built into the repository's erlang_shim/priv (so the plugin there works),
+# tested from the copy.
+mkdir -p "$ROOT/erlang_shim/priv"
+if ! out=$(cd "$ROOT" && go build -o "$ROOT/erlang_shim/priv/ocisign" ./cmd/ocisign 2>&1 &&
+    cp "$ROOT/erlang_shim/priv/ocisign" "$BIN" && go build -o "$TMP/pushimage" ./test/erlang/pushimage 2>&1); then
     fail "go build ocisign and pushimage" "$out"
     finish
 fi
@@ -323,7 +332,7 @@ fi
 
 # --- no orphans -----------------------------------------------------------------
 
-if left=$(pgrep -f -a "^($BIN|$TMP/.*/ocisign) port$"); then
+if left=$(pgrep -f -a "^$TMP/.*/ocisign port$"); then
     fail "no ocisign port process left" "$left"
 else
     pass "no ocisign port process left"
