@@ -436,3 +436,73 @@ func TestRequestCounts(t *testing.T) {
 		t.Fatalf("verify took %d requests, want HEAD + GET .sig + 2 blobs", ver)
 	}
 }
+
+func TestConcurrentSignsShareOneTransport(t *testing.T) {
+	reg := newTestRegistry(t)
+	var refs []string
+	for i := range 4 {
+		tag := fmt.Sprintf("v%d", i)
+		pushRandomImage(t, reg.host, "app", tag)
+		refs = append(refs, reg.host+"/app:"+tag)
+	}
+	counter := newCountingTransport()
+	c := newTestClient(Options{Transport: counter})
+	signer := mustSigner(t)
+	var wg sync.WaitGroup
+	errs := make([]error, len(refs))
+	for i, ref := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Sign(ctx(t), SignRequest{Reference: ref, Signer: signer})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter.mu.Lock()
+	pings := counter.counts["GET ping"]
+	counter.mu.Unlock()
+	// One handshake: the https probe and the http ping of a loopback registry.
+	if pings != 2 {
+		t.Fatalf("%d pings for 4 concurrent signs, want one handshake (2)", pings)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	rt := &retryTransport{policy: retryPolicy{maxRetries: 3, baseDelay: time.Millisecond, maxDelay: 10 * time.Second}}
+	resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3"}}}
+	if d, ok := rt.backoff(0, resp, nil); !ok || d != 3*time.Second {
+		t.Fatalf("429 with Retry-After 3: %v %v", d, ok)
+	}
+	resp = &http.Response{StatusCode: http.StatusBadRequest, Header: http.Header{}}
+	if _, ok := rt.backoff(0, resp, nil); ok {
+		t.Fatal("400 retried")
+	}
+	if _, ok := rt.backoff(0, nil, errors.New("x509: certificate signed by unknown authority")); ok {
+		t.Fatal("TLS failure retried")
+	}
+	if d, ok := parseRetryAfter(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); !ok || d < 59*time.Minute {
+		t.Fatalf("HTTP-date Retry-After: %v %v", d, ok)
+	}
+	// A Retry-After beyond the deadline is not waited for.
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	rt.inner = http.DefaultTransport
+	c, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(c, http.MethodGet, srv.URL, nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || calls.Load() != 1 {
+		t.Fatalf("got %v %v after %d calls", resp, err, calls.Load())
+	}
+	resp.Body.Close()
+}
