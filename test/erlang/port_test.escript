@@ -7,7 +7,7 @@
 %% REPO is "127.0.0.1:PORT/ns/direct" holding tag "1" (an index of two
 %% platform images pushed by pushimage) with digest INDEX_DIGEST; KEY is
 %% encrypted with COSIGN_PASSWORD. The program is the plugin's priv/ocisign
-%% (OCISIGN_BIN unset), leftovers are looked for by its exact path.
+%% (OCISIGN_BIN unset); leftover processes are looked for by its exact path.
 %% Prints "PASS name" / "FAIL name: why" per check and exits with the number
 %% of failures.
 -mode(compile).
@@ -313,7 +313,8 @@ owner_death_closes(#{bin := Bin}) ->
 alive(OsPid) ->
     os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>/dev/null && echo alive") =:= "alive\n".
 
-%% Processes running exactly this program (pgrep matches the full command).
+%% Processes running exactly `Bin port' (their argv, read from /proc).
 leftovers(Bin) ->
-    Out = os:cmd("pgrep -f -x '" ++ Bin ++ " port' || true"),
-    string:lexemes(Out, "\n").
+    Want = iolist_to_binary([Bin, 0, "port", 0]),
+    [Pid || Pid <- filelib:wildcard("/proc/[0-9]*/cmdline"),
+            file:read_file(Pid) =:= {ok, Want}].

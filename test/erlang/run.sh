@@ -3,10 +3,10 @@
 # Debian's erl/rebar3, the real Go binary, a real docker-registry process and
 # real cosign (v2 and v3) as the verifier.
 #
-#   test/erlang/run.sh            (from anywhere; needs go, erl, rebar3,
-#                                  docker-registry, curl, pgrep)
+#   test/erlang/run.sh            (from anywhere; needs go, erl, escript,
+#                                  rebar3, docker-registry; Linux /proc)
 # Env: OCISIGN_COSIGN_V2, OCISIGN_COSIGN_V3 = cosign binaries (default: the
-# ones in ~/.cache/ocisign-tools). Everything runs offline (REBAR_OFFLINE=1,
+# ones in ~/.cache/ocisign-tools); OCISIGN_REGISTRY_BIN = docker-registry. Everything runs offline (REBAR_OFFLINE=1,
 # loopback registry only). Prints "N passed, M failed"; exits 1 on failure.
 #
 # The rebar3 part uses test/erlang/ocibuild_standin instead of the real
@@ -20,7 +20,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 COSIGN_V2=${OCISIGN_COSIGN_V2:-$HOME/.cache/ocisign-tools/cosign-v2.6.5}
 COSIGN_V3=${OCISIGN_COSIGN_V3:-$HOME/.cache/ocisign-tools/cosign-v3.1.3}
+REGISTRY_BIN=${OCISIGN_REGISTRY_BIN:-docker-registry}
 export REBAR_OFFLINE=1
+command -v go >/dev/null 2>&1 || export PATH=$PATH:/usr/local/go/bin
 unset OCISIGN_BIN OCIBUILD_SIGN_KEY OCISIGN_CONFIG
 
 PASSED=0
@@ -115,14 +117,11 @@ storage:
 http:
   addr: 127.0.0.1:$PORT
 EOF
-docker-registry serve "$TMP/registry/config.yml" >"$TMP/registry/log" 2>&1 &
+"$REGISTRY_BIN" serve "$TMP/registry/config.yml" >"$TMP/registry/log" 2>&1 &
 REGISTRY_PID=$!
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-if ! curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1; then
-    fail "docker-registry on 127.0.0.1:$PORT" "$(cat "$TMP/registry/log")"
+if ! out=$("$TMP/pushimage" wait "127.0.0.1:$PORT" 2>&1); then
+    fail "docker-registry on 127.0.0.1:$PORT" "$out
+$(cat "$TMP/registry/log")"
     finish
 fi
 pass "docker-registry on 127.0.0.1:$PORT"
@@ -281,11 +280,12 @@ else
 fi
 # A missing program is caught before ocibuild pushes anything.
 in_project "$P" env OCISIGN_BIN="$TMP/no-such-ocisign" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:nobin
-code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/ns/app/manifests/nobin")
-if [ "$STATUS" -eq 1 ] && grep -q 'the ocisign program set by OCISIGN_BIN does not exist' <<<"$OUT" && [ "$code" = 404 ]; then
+"$TMP/pushimage" exists "$REG/ns/app:nobin" >/dev/null 2>&1
+code=$?
+if [ "$STATUS" -eq 1 ] && grep -q 'the ocisign program set by OCISIGN_BIN does not exist' <<<"$OUT" && [ "$code" = 3 ]; then
     pass "missing program: exit 1 before anything is pushed"
 else
-    fail "missing program: exit 1 before anything is pushed (status $STATUS, manifest HTTP $code)" "$OUT"
+    fail "missing program: exit 1 before anything is pushed (status $STATUS, pushimage exists: $code)" "$OUT"
 fi
 # ... unless {ocisign, [{on_error, warn}]}.
 in_project "$P" rebar3 as warn ocibuild --push "$REG/ns" --sign-key missing.key -t app:warn
@@ -332,7 +332,15 @@ fi
 
 # --- no orphans -----------------------------------------------------------------
 
-if left=$(pgrep -f -a "^$TMP/.*/ocisign port$"); then
+# Any process of this run's programs (all under $TMP) still running is an orphan.
+left=
+for cmdline in /proc/[0-9]*/cmdline; do
+    args=$(tr '\0' ' ' 2>/dev/null <"$cmdline") || continue
+    case "$args" in
+    "$TMP"/*/ocisign\ port*) left="$left${cmdline%/cmdline}: $args"$'\n' ;;
+    esac
+done
+if [ -n "$left" ]; then
     fail "no ocisign port process left" "$left"
 else
     pass "no ocisign port process left"

@@ -10,6 +10,10 @@
 //	    For REF's digest and, for an index, every child: "<digest> <layers> <bogus>"
 //	    where layers counts .sig layers (0 = no .sig tag) and bogus the
 //	    layers pushimage -bogus-sig wrote.
+//	pushimage wait HOST:PORT
+//	    Waits (up to 20 s) until the registry answers GET /v2/.
+//	pushimage exists REF
+//	    Exit 0 if REF exists, 3 if the registry says it does not.
 package main
 
 import (
@@ -19,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,6 +49,10 @@ func main() {
 		err = push(os.Args[2:])
 	case "sigs":
 		err = sigs(os.Args[2:])
+	case "wait":
+		err = waitRegistry(os.Args[2:])
+	case "exists":
+		err = exists(os.Args[2:])
 	default:
 		usage()
 	}
@@ -54,7 +63,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: pushimage push [-platforms N] [-bogus-sig] REF [EXTRA_TAG...] | pushimage sigs REF")
+	fmt.Fprintln(os.Stderr, "usage: pushimage push [-platforms N] [-bogus-sig] REF [EXTRA_TAG...] | sigs REF | wait HOST:PORT | exists REF")
 	os.Exit(2)
 }
 
@@ -202,4 +211,44 @@ func sigLayers(repo name.Repository, digest v1.Hash) (layers, bogus int, err err
 		}
 	}
 	return len(m.Layers), bogus, nil
+}
+
+func waitRegistry(args []string) error {
+	if len(args) != 1 {
+		usage()
+	}
+	url := "http://" + args[0] + "/v2/"
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("registry not ready: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func exists(args []string) error {
+	if len(args) != 1 {
+		usage()
+	}
+	ref, err := name.ParseReference(args[0])
+	if err != nil {
+		return err
+	}
+	_, err = remote.Head(ref)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		fmt.Println("not found")
+		os.Exit(3)
+	}
+	return err
 }
