@@ -22,8 +22,9 @@ backend() ->
         {module, json} ->
             %% Only OTP's own json (stdlib, OTP 27+), not a same-named library.
             Stdlib = code:lib_dir(stdlib),
+            Which = code:which(json),
             case erlang:function_exported(json, decode, 1)
-                andalso lists:prefix(Stdlib, code:which(json)) of
+                andalso is_list(Which) andalso lists:prefix(Stdlib, Which) of
                 true -> json;
                 false -> ocisign_json
             end;
