@@ -55,36 +55,88 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 		return nil, err
 	}
 
-	// Sign (and log) everything before anything is pushed.
+	// Sign everything first: pure crypto, nothing leaves the machine.
 	jobs := make([]*signJob, len(digests))
 	for i, d := range digests {
-		job, err := c.prepare(ctx, req, subjRepo, d)
+		job, err := c.prepare(req, subjRepo, d)
 		if err != nil {
 			return nil, err
 		}
 		jobs[i] = job
 	}
+	logRef := ""
+	if req.Tlog != nil {
+		logRef = req.Reference
+	}
+	bundles := &bundleChecker{tlog: req.Tlog, verifier: req.Signer.Verifier(), ref: logRef}
 
+	// Round 1 for every digest: read the .sig manifest (‖ open uploads) and
+	// dedupe. Nothing is written yet, and nothing goes to the log yet, so a
+	// re-sign that is already done never makes a new log entry.
+	plans := make([]*appendPlan, len(jobs))
+	if err := c.forEach(len(jobs), func(i int) error {
+		var err error
+		plans[i], err = c.planAppend(ctx, sigConn, jobs[i], bundles)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	// Round 2: record the new signatures in the log while their blobs are
+	// PUT. No manifest is pushed until every log entry is in: a log failure
+	// leaves every .sig tag as it was (the blobs stay unreferenced).
+	if err := c.forEach(len(jobs), func(i int) error {
+		if plans[i].duplicate {
+			return nil
+		}
+		var logErr error
+		var wg sync.WaitGroup
+		if req.Tlog != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				logErr = c.recordInLog(ctx, req.Tlog, subjRepo, jobs[i])
+			}()
+		}
+		blobErr := c.putBlobs(ctx, sigConn, plans[i])
+		wg.Wait()
+		if logErr != nil {
+			return logErr
+		}
+		return blobErr
+	}); err != nil {
+		return nil, err
+	}
+
+	// Rounds 3 and 4: push each manifest and read it back.
 	results := make([]SignedEntry, len(jobs))
-	errs := make([]error, len(jobs))
+	if err := c.forEach(len(jobs), func(i int) error {
+		var err error
+		results[i], err = c.finishAppend(ctx, sigConn, jobs[i], plans[i], bundles)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return &SignResult{SignatureDigest: results[0].SignatureDigest, Signed: results}, nil
+}
+
+// forEach runs fn for 0..n-1, at most parallelAppends at a time, and
+// returns the first error in index order.
+func (c *Client) forEach(n int, fn func(i int) error) error {
+	errs := make([]error, n)
 	sem := make(chan struct{}, parallelAppends)
 	var wg sync.WaitGroup
-	for i, job := range jobs {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i], errs[i] = c.appendSignature(ctx, sigConn, job)
+			errs[i] = fn(i)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return &SignResult{SignatureDigest: results[0].SignatureDigest, Signed: results}, nil
+	return firstError(errs)
 }
 
 func (c *Client) signatureRepository(subj name.Repository) (name.Repository, error) {
@@ -97,14 +149,18 @@ func (c *Client) signatureRepository(subj name.Repository) (name.Repository, err
 // signJob is one signature ready to be appended.
 type signJob struct {
 	subject     string // signed digest
+	sigRef      string // repo:sha256-<hex>.sig
+	tag         string
 	payload     []byte
 	payloadHash v1.Hash
+	signature   []byte
 	annotations map[string]string // layer annotations
 	verifier    *signing.Verifier
-	tlog        *TlogEntry
+	wantLog     bool       // a transparency log entry was asked for
+	tlog        *TlogEntry // set once the log has recorded the signature
 }
 
-func (c *Client) prepare(ctx context.Context, req SignRequest, repo name.Repository, digest string) (*signJob, error) {
+func (c *Client) prepare(req SignRequest, repo name.Repository, digest string) (*signJob, error) {
 	payload, err := signing.Payload(repo.Name(), digest, req.Annotations)
 	if err != nil {
 		return nil, &Error{Op: "build payload", Ref: repo.Name() + "@" + digest, Code: CodeInternal, Err: err}
@@ -117,29 +173,70 @@ func (c *Client) prepare(ctx context.Context, req SignRequest, repo name.Reposit
 	if err != nil {
 		return nil, err
 	}
-	job := &signJob{subject: digest, payload: payload, payloadHash: h, verifier: req.Signer.Verifier(),
-		annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)}}
-	if req.Tlog != nil {
-		pub, err := job.verifier.PublicKeyPEM()
-		if err != nil {
-			return nil, &Error{Op: "tlog upload", Ref: repo.Name() + "@" + digest, Code: CodeInternal, Err: err}
-		}
-		entry, err := req.Tlog.Upload(ctx, payload, sig, pub)
-		if err != nil {
-			if code, _ := ErrorCode(err); code != CodeInternal {
-				return nil, err
-			}
-			return nil, &Error{Op: "tlog upload", Ref: repo.Name() + "@" + digest, Code: CodeTlogError,
-				Retryable: retryableNetError(err), Err: err}
-		}
-		if entry == nil || entry.BundleAnnotation == "" {
-			return nil, &Error{Op: "tlog upload", Ref: repo.Name() + "@" + digest, Code: CodeTlogError,
-				detail: "the transparency log returned no bundle"}
-		}
-		job.tlog = entry
-		job.annotations[BundleAnnotation] = entry.BundleAnnotation
+	return &signJob{subject: digest, payload: payload, payloadHash: h, signature: sig, verifier: req.Signer.Verifier(),
+		wantLog:     req.Tlog != nil,
+		annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)}}, nil
+}
+
+// recordInLog uploads job's signature to the transparency log and puts the
+// returned bundle on its layer.
+func (c *Client) recordInLog(ctx context.Context, tl TlogUploader, repo name.Repository, job *signJob) error {
+	ref := repo.Name() + "@" + job.subject
+	pub, err := job.verifier.PublicKeyPEM()
+	if err != nil {
+		return &Error{Op: "tlog upload", Ref: ref, Code: CodeInternal, Err: err}
 	}
-	return job, nil
+	entry, err := tl.Upload(ctx, job.payload, job.signature, pub)
+	if err != nil {
+		if code, _ := ErrorCode(err); code != CodeInternal {
+			return err
+		}
+		return &Error{Op: "tlog upload", Ref: ref, Code: CodeTlogError, Retryable: retryableNetError(err), Err: err}
+	}
+	if entry == nil || entry.BundleAnnotation == "" {
+		return &Error{Op: "tlog upload", Ref: ref, Code: CodeTlogError, detail: "the transparency log returned no bundle"}
+	}
+	job.tlog = entry
+	job.annotations[BundleAnnotation] = entry.BundleAnnotation
+	return nil
+}
+
+// TlogBundleChecker is implemented by transparency log clients that can
+// check a bundle annotation offline (tlog.Client). Sign uses it to tell
+// whether an existing log-backed signature makes a new one unnecessary;
+// with an uploader that lacks it, a log-backed request never deduplicates.
+type TlogBundleChecker interface {
+	BundleCheck(ctx context.Context, v *signing.Verifier) (func(bundleJSON string, payload, signature []byte) (*TlogEntry, error), error)
+}
+
+// bundleChecker gets the log's bundle check once per Sign, and only when an
+// existing layer needs it (getting it may fetch the log's key).
+type bundleChecker struct {
+	tlog     TlogUploader
+	verifier *signing.Verifier
+	ref      string
+
+	mu    sync.Mutex
+	done  bool
+	check func(string, []byte, []byte) (*TlogEntry, error)
+	err   error
+}
+
+func (b *bundleChecker) get(ctx context.Context) (func(string, []byte, []byte) (*TlogEntry, error), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		if tc, ok := b.tlog.(TlogBundleChecker); ok {
+			b.check, b.err = tc.BundleCheck(ctx, b.verifier)
+			if b.err != nil {
+				if code, _ := ErrorCode(b.err); code == CodeInternal {
+					b.err = &Error{Op: "tlog public key", Ref: b.ref, Code: CodeTlogError, Retryable: retryableNetError(b.err), Err: b.err}
+				}
+			}
+		}
+		b.done = ctx.Err() == nil // a cancelled fetch may be retried by a later round
+	}
+	return b.check, b.err
 }
 
 // uploadSession is an open blob upload (POST /blobs/uploads/).
@@ -148,122 +245,168 @@ type uploadSession struct {
 	err      error
 }
 
-// appendSignature adds job's layer to the .sig manifest in few round trips
-// (docs/design.md): GET manifest ‖ open two uploads; PUT blobs ‖; PUT
-// manifest; read back the tag and merge again if a concurrent writer
-// dropped our layer.
-func (c *Client) appendSignature(ctx context.Context, conn *repoConn, job *signJob) (SignedEntry, error) {
-	tag := SignatureTag(job.subject)
-	sigRef := conn.repo.Tag(tag).Name()
-	entry := SignedEntry{Digest: job.subject, SignatureRef: sigRef}
-	if job.tlog != nil {
-		idx := job.tlog.LogIndex
-		entry.LogIndex, entry.LogUUID = &idx, job.tlog.UUID
-	}
-	for attempt := 0; ; attempt++ {
-		// Round 1.
-		var existing *existingSignatures
-		var readErr error
-		uploads := make([]uploadSession, 2)
-		var wg sync.WaitGroup
-		wg.Add(3)
+// appendPlan is round 1's outcome for one job: the .sig manifest as read,
+// the open upload sessions, the config to write and the blobs to PUT.
+type appendPlan struct {
+	existing   *existingSignatures
+	config     []byte
+	configDesc v1.Descriptor
+	blobs      []pendingBlob
+	// duplicate: an equivalent signature is already there; entry says which.
+	duplicate bool
+	entry     SignedEntry
+}
+
+type pendingBlob struct {
+	data   []byte
+	digest string
+	upload uploadSession
+}
+
+// planAppend is round 1 (docs/design.md): GET the .sig manifest ‖ open two
+// uploads; dedupe; compute the config and the blobs still missing.
+func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker) (*appendPlan, error) {
+	job.tag = SignatureTag(job.subject)
+	job.sigRef = conn.repo.Tag(job.tag).Name()
+	var existing *existingSignatures
+	var readErr error
+	uploads := make([]uploadSession, 2)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		existing, readErr = c.readSignatures(ctx, conn, job.sigRef, job.tag)
+	}()
+	for i := range uploads {
 		go func() {
 			defer wg.Done()
-			existing, readErr = c.readSignatures(ctx, conn, sigRef, tag)
+			uploads[i] = c.openUpload(ctx, conn, job.sigRef)
 		}()
-		for i := range uploads {
-			go func() {
-				defer wg.Done()
-				uploads[i] = c.openUpload(ctx, conn, sigRef)
-			}()
+	}
+	wg.Wait()
+	if readErr != nil {
+		return nil, readErr
+	}
+	plan := &appendPlan{existing: existing, entry: SignedEntry{Digest: job.subject, SignatureRef: job.sigRef}}
+	if existing != nil {
+		found, logged, err := c.findDuplicate(ctx, existing, job, bundles)
+		if err != nil {
+			return nil, err
 		}
-		wg.Wait()
-		if readErr != nil {
-			return entry, readErr
+		if found {
+			plan.duplicate = true
+			plan.entry.SignatureDigest, plan.entry.Deduplicated = existing.digest, true
+			if logged != nil {
+				idx := logged.LogIndex
+				plan.entry.LogIndex, plan.entry.LogUUID = &idx, logged.UUID
+			}
+			c.logf("%s already signed with this key and annotations in %s (deduplicated)", job.subject, job.sigRef)
+			return plan, nil
 		}
-		if existing != nil && hasSignature(existing, job, true) {
-			entry.SignatureDigest, entry.Deduplicated = existing.digest, true
-			c.logf("%s already signed with this key and annotations in %s (deduplicated)", job.subject, sigRef)
-			return entry, nil
-		}
-		if existing != nil && len(existing.manifest.Layers) >= maxSignatureLayers {
-			return entry, &Error{Op: "append signature", Ref: sigRef, Code: CodeRegistryError,
+		if len(existing.manifest.Layers) >= maxSignatureLayers {
+			return nil, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeRegistryError,
 				detail: fmt.Sprintf("the signature manifest already has %d layers; cosign reads at most %d, refusing to append",
 					len(existing.manifest.Layers), maxSignatureLayers)}
 		}
+	}
+	config, err := c.nextConfig(ctx, conn, job.sigRef, existing, job.payloadHash)
+	if err != nil {
+		return nil, err
+	}
+	configHash, _ := v1.NewHash(sha256Digest(config))
+	plan.config = config
+	plan.configDesc = v1.Descriptor{MediaType: configMediaType(manifestType(existing)), Size: int64(len(config)), Digest: configHash}
+	// Blobs the repository does not provably have yet.
+	if !manifestHasBlob(existing, job.payloadHash.String()) {
+		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String(), uploads[0]})
+	}
+	if existing == nil || existing.manifest.Config.Digest != configHash {
+		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String(), uploads[1]})
+	}
+	return plan, nil
+}
 
+// putBlobs is round 2: the plan's blobs, monolithic and in parallel.
+func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan) error {
+	errs := make([]error, len(plan.blobs))
+	var wg sync.WaitGroup
+	for i, b := range plan.blobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.putBlob(ctx, conn, plan.entry.SignatureRef, b.upload, b.digest, b.data)
+		}()
+	}
+	wg.Wait()
+	return firstError(errs)
+}
+
+// finishAppend is rounds 3 and 4: PUT the manifest (old layers + ours), read
+// the tag back and, if a concurrent writer dropped our layer, plan and push
+// again (the log entry, if any, is reused).
+func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob, plan *appendPlan, bundles *bundleChecker) (SignedEntry, error) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			var err error
+			if plan, err = c.planAppend(ctx, conn, job, bundles); err != nil {
+				return plan.entryOr(job), err
+			}
+			if !plan.duplicate {
+				if err := c.putBlobs(ctx, conn, plan); err != nil {
+					return plan.entry, err
+				}
+			}
+		}
+		entry := plan.entry
+		if plan.duplicate {
+			return entry, nil
+		}
+		if job.tlog != nil {
+			idx := job.tlog.LogIndex
+			entry.LogIndex, entry.LogUUID = &idx, job.tlog.UUID
+		}
 		newLayer, _, err := layerDescriptor(job.payload, job.annotations)
 		if err != nil {
-			return entry, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
+			return entry, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeInternal, Err: err}
 		}
-		config, err := c.nextConfig(ctx, conn, sigRef, existing, job.payloadHash)
+		manifest, err := buildManifest(plan.existing, manifestType(plan.existing), plan.configDesc, newLayer)
 		if err != nil {
-			return entry, err
+			return entry, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeInternal, Err: err}
 		}
-		mt := configMediaType(manifestType(existing))
-		configHash, _ := v1.NewHash(sha256Digest(config))
-		configDesc := v1.Descriptor{MediaType: mt, Size: int64(len(config)), Digest: configHash}
-		manifest, err := buildManifest(existing, manifestType(existing), configDesc, newLayer)
-		if err != nil {
-			return entry, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
-		}
-
-		// Round 2: blobs the repository does not provably have yet.
-		type blob struct {
-			data   []byte
-			digest string
-			upload uploadSession
-		}
-		var blobs []blob
-		if !manifestHasBlob(existing, job.payloadHash.String()) {
-			blobs = append(blobs, blob{job.payload, job.payloadHash.String(), uploads[0]})
-		}
-		if existing == nil || existing.manifest.Config.Digest != configHash {
-			blobs = append(blobs, blob{config, configHash.String(), uploads[1]})
-		}
-		blobErrs := make([]error, len(blobs))
-		for i, b := range blobs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				blobErrs[i] = c.putBlob(ctx, conn, sigRef, b.upload, b.digest, b.data)
-			}()
-		}
-		wg.Wait()
-		if err := firstError(blobErrs); err != nil {
-			return entry, err
-		}
-
-		// Round 3.
-		pushed, err := c.putManifest(ctx, conn, sigRef, tag, manifest, string(manifestType(existing)))
+		pushed, err := c.putManifest(ctx, conn, job.sigRef, job.tag, manifest, string(manifestType(plan.existing)))
 		if err != nil {
 			return entry, err
 		}
 		entry.SignatureDigest = pushed
-
-		// Round 4.
 		if !c.readBack {
-			break
+			c.logf("signed %s → %s (%s)", job.subject, job.sigRef, entry.SignatureDigest)
+			return entry, nil
 		}
-		kept, err := c.layerSurvived(ctx, conn, sigRef, tag, pushed, job)
+		kept, err := c.layerSurvived(ctx, conn, job.sigRef, job.tag, pushed, job)
 		if err != nil {
 			return entry, err
 		}
 		if kept != "" {
 			entry.SignatureDigest = kept
-			break
+			c.logf("signed %s → %s (%s)", job.subject, job.sigRef, entry.SignatureDigest)
+			return entry, nil
 		}
 		if attempt+1 >= c.maxPushRetries {
-			return entry, &Error{Op: "push signature manifest", Ref: sigRef, Code: CodeUnavailable, Retryable: true,
+			return entry, &Error{Op: "push signature manifest", Ref: job.sigRef, Code: CodeUnavailable, Retryable: true,
 				detail: fmt.Sprintf("concurrent writers replaced the signature manifest %d times; our layer is not in it", attempt+1)}
 		}
-		c.logf("%s: a concurrent writer replaced the signature manifest; merging again", sigRef)
+		c.logf("%s: a concurrent writer replaced the signature manifest; merging again", job.sigRef)
 		if err := sleepJitter(ctx, attempt); err != nil {
-			return entry, transportError(ctx, "push signature manifest", sigRef, err, 0, conn.allowHTTP, c.timeoutDesc())
+			return entry, transportError(ctx, "push signature manifest", job.sigRef, err, 0, conn.allowHTTP, c.timeoutDesc())
 		}
 	}
-	c.logf("signed %s → %s (%s)", job.subject, sigRef, entry.SignatureDigest)
-	return entry, nil
+}
+
+func (p *appendPlan) entryOr(job *signJob) SignedEntry {
+	if p != nil {
+		return p.entry
+	}
+	return SignedEntry{Digest: job.subject, SignatureRef: job.sigRef}
 }
 
 func firstError(errs []error) error {
@@ -306,24 +449,21 @@ func manifestHasBlob(existing *existingSignatures, digest string) bool {
 	return false
 }
 
-// hasSignature reports whether existing already holds job's signature:
-// the same payload and media type, every new annotation present with the
-// same value and, for dedupe, an existing signature that verifies with our
-// key (ECDSA signatures differ every time, so bytes cannot be compared).
-func hasSignature(existing *existingSignatures, job *signJob, dedupe bool) bool {
+// findDuplicate reports whether existing already holds a signature
+// equivalent to job's: the same payload and media type, every annotation
+// of ours present with the same value, and a signature that verifies with
+// our key (ECDSA signatures differ every time, so bytes cannot be
+// compared). When a log entry is asked for, the layer must also carry a
+// bundle that verifies for that payload, signature and key; its entry is
+// returned.
+func (c *Client) findDuplicate(ctx context.Context, existing *existingSignatures, job *signJob, bundles *bundleChecker) (bool, *TlogEntry, error) {
 	for _, l := range existing.manifest.Layers {
 		if l.Digest != job.payloadHash || l.MediaType != SimpleSigningMediaType {
 			continue
 		}
-		if !dedupe {
-			if l.Annotations[SignatureAnnotation] == job.annotations[SignatureAnnotation] {
-				return true
-			}
-			continue
-		}
 		same := true
 		for k, v := range job.annotations {
-			if k == SignatureAnnotation {
+			if k == SignatureAnnotation || k == BundleAnnotation {
 				continue
 			}
 			if got, ok := l.Annotations[k]; !ok || got != v {
@@ -334,7 +474,38 @@ func hasSignature(existing *existingSignatures, job *signJob, dedupe bool) bool 
 			continue
 		}
 		sig, err := base64.StdEncoding.Strict().DecodeString(l.Annotations[SignatureAnnotation])
-		if err == nil && job.verifier.Verify(job.payload, sig) == nil {
+		if err != nil || job.verifier.Verify(job.payload, sig) != nil {
+			continue
+		}
+		if !job.wantLog {
+			return true, nil, nil
+		}
+		bundle, ok := l.Annotations[BundleAnnotation]
+		if !ok {
+			continue
+		}
+		check, err := bundles.get(ctx)
+		if err != nil {
+			return false, nil, err
+		}
+		if check == nil {
+			return false, nil, nil // the uploader cannot check bundles: upload again
+		}
+		if entry, err := check(bundle, job.payload, sig); err == nil && entry != nil {
+			return true, entry, nil
+		} else if err != nil {
+			c.logf("%s: an existing signature has a log bundle that does not verify (%v); recording a new one", job.sigRef, err)
+		}
+	}
+	return false, nil, nil
+}
+
+// hasSignature reports whether existing holds job's very layer (the same
+// payload, media type and signature bytes): the read-back check.
+func hasSignature(existing *existingSignatures, job *signJob) bool {
+	for _, l := range existing.manifest.Layers {
+		if l.Digest == job.payloadHash && l.MediaType == SimpleSigningMediaType &&
+			l.Annotations[SignatureAnnotation] == job.annotations[SignatureAnnotation] {
 			return true
 		}
 	}
@@ -424,7 +595,7 @@ func (c *Client) layerSurvived(ctx context.Context, conn *repoConn, sigRef, tag,
 	if err != nil || current == nil {
 		return "", err
 	}
-	if hasSignature(current, job, false) {
+	if hasSignature(current, job) {
 		return current.digest, nil
 	}
 	return "", nil
