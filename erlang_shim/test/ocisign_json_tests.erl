@@ -154,3 +154,11 @@ backend_test_() ->
      ?_assertEqual(Doc, ocisign_json:decode(fixture("go_compact.json"))),
      ?_assertEqual(Doc, ocisign_json:decode(?ENC(Doc))),
      ?_assertEqual(Doc, ?DEC(ocisign_json:encode(Doc)))].
+
+%% OTP 27+ uses its own json module, older releases the built-in codec.
+backend_matches_otp_test() ->
+    Expected = case list_to_integer(erlang:system_info(otp_release)) >= 27 of
+                   true -> json;
+                   false -> ocisign_json
+               end,
+    ?assertEqual(Expected, ocisign_json:backend()).
