@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,10 @@ type fileConfig struct {
 	Recursive          bool              `yaml:"recursive"`
 	InsecureRegistries []string          `yaml:"insecure_registries"`
 	Timeout            string            `yaml:"timeout"`
+	// RekorURL turns on transparency log upload for sign (and names the log
+	// whose key verify fetches); RekorPublicKey pins that log's key.
+	RekorURL       string `yaml:"rekor_url"`
+	RekorPublicKey string `yaml:"rekor_public_key"`
 
 	timeout time.Duration
 	dir     string // the file's directory; relative sign_key paths start there
@@ -32,7 +37,7 @@ const maxConfigBytes = 1 << 20
 func configFlag() cli.Flag {
 	return &cli.StringFlag{
 		Name:    "config",
-		Usage:   "YAML `FILE` with sign_key, annotations, recursive, insecure_registries, timeout",
+		Usage:   "YAML `FILE` with sign_key, annotations, recursive, insecure_registries, timeout, rekor_url, rekor_public_key",
 		EnvVars: []string{"OCISIGN_CONFIG"},
 	}
 }
@@ -81,6 +86,12 @@ func parseConfig(path string, data []byte) (*fileConfig, error) {
 	for _, h := range cfg.InsecureRegistries {
 		if h == "" || strings.ContainsAny(h, "/ ") {
 			return nil, fmt.Errorf("config %s: insecure_registries: %q is not a host[:port]", path, h)
+		}
+	}
+	if cfg.RekorURL != "" {
+		u, err := url.Parse(cfg.RekorURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("config %s: rekor_url %q is not an http:// or https:// URL", path, cfg.RekorURL)
 		}
 	}
 	return cfg, nil

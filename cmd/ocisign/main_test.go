@@ -2,10 +2,30 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocisign/ocisign/signing"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -170,4 +190,223 @@ func TestDemo(t *testing.T) {
 	if n := strings.Count(stdout, ": 1 valid signature(s)"); n != 3 {
 		t.Fatalf("demo should verify the index and 2 platform manifests, saw %d:\n%s", n, stdout)
 	}
+}
+
+// fakeRekor answers like a Rekor v1 log with real SETs made with its own
+// key, and counts the entries posted (the real log is in test/rekor).
+type fakeRekor struct {
+	srv     *httptest.Server
+	key     *ecdsa.PrivateKey
+	keyFile string
+	posts   atomic.Int32
+	index   atomic.Int64
+}
+
+func newFakeRekor(t *testing.T) *fakeRekor {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	f := &fakeRekor{key: k, keyFile: filepath.Join(t.TempDir(), "rekor.pub")}
+	if err := os.WriteFile(f.keyFile, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logID, _ := signing.RekorLogID(&k.PublicKey)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/log/publicKey":
+			w.Write(pubPEM)
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries":
+			f.posts.Add(1)
+			body, _ := io.ReadAll(r.Body)
+			p := signing.RekorPayload{Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: 1700000000,
+				LogIndex: f.index.Add(1) - 1, LogID: logID}
+			sum := sha256.Sum256(signing.CanonicalSETPayload(p))
+			set, _ := ecdsa.SignASN1(rand.Reader, k, sum[:])
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			json.NewEncoder(w).Encode(map[string]any{signing.RekorEntryUUID(body): map[string]any{
+				"body": p.Body, "integratedTime": p.IntegratedTime, "logID": p.LogID, "logIndex": p.LogIndex,
+				"verification": map[string]any{"signedEntryTimestamp": set}}})
+		default:
+			http.Error(w, `{"code":404,"message":"no such path"}`, http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func pushTestImage(t *testing.T) (host, image string) {
+	t.Helper()
+	srv := httptest.NewServer(gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host = strings.TrimPrefix(srv.URL, "http://")
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(host + "/app:v1")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return host, host + "/app@" + d.String()
+}
+
+func testKeyPair(t *testing.T) (keyPath, pubPath string) {
+	t.Helper()
+	t.Setenv("COSIGN_PASSWORD", "cli-tlog-test")
+	prefix := filepath.Join(t.TempDir(), "cosign")
+	if code, _, stderr := runCLI(t, "generate-key-pair", "--output-key-prefix", prefix); code != 0 {
+		t.Fatalf("generate-key-pair: %s", stderr)
+	}
+	return prefix + ".key", prefix + ".pub"
+}
+
+type signJSON struct {
+	Signed []struct {
+		Deduplicated bool   `json:"deduplicated"`
+		LogIndex     *int64 `json:"log_index"`
+		LogUUID      string `json:"log_uuid"`
+	} `json:"signed"`
+}
+
+func TestSignAndVerifyWithTransparencyLog(t *testing.T) {
+	t.Setenv("OCISIGN_REKOR_URL", "")
+	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", "")
+	t.Setenv("OCIBUILD_SIGN_KEY", "")
+	rekor := newFakeRekor(t)
+	_, image := pushTestImage(t)
+	key, pub := testKeyPair(t)
+	signWith := func(args ...string) signJSON {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, append(append([]string{"sign", "--key", key, "-o", "json"}, args...), image)...)
+		if code != 0 {
+			t.Fatalf("sign %v: exit %d: %s", args, code, stderr)
+		}
+		var res signJSON
+		if err := json.Unmarshal([]byte(stdout), &res); err != nil || len(res.Signed) != 1 {
+			t.Fatalf("sign output %q: %v", stdout, err)
+		}
+		return res
+	}
+
+	// No log asked for: nothing is posted.
+	if res := signWith(); res.Signed[0].LogIndex != nil || rekor.posts.Load() != 0 {
+		t.Fatalf("a plain sign used the log: %+v, %d posts", res, rekor.posts.Load())
+	}
+	// --require-tlog rejects the plain signature.
+	code, stdout, stderr := runCLI(t, "verify", "--key", pub, "--require-tlog", "--rekor-public-key", rekor.keyFile, image)
+	if code != exitFailed || !strings.Contains(stdout, "no transparency log bundle") {
+		t.Fatalf("require-tlog on a plain signature: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	res := signWith("--rekor-url", rekor.srv.URL, "--rekor-public-key", rekor.keyFile)
+	if res.Signed[0].Deduplicated || res.Signed[0].LogIndex == nil || len(res.Signed[0].LogUUID) != 64 || rekor.posts.Load() != 1 {
+		t.Fatalf("log-backed sign: %+v, %d posts", res, rekor.posts.Load())
+	}
+	// Re-sign via the environment: deduplicated, nothing posted.
+	t.Setenv("OCISIGN_REKOR_URL", rekor.srv.URL)
+	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", rekor.keyFile)
+	again := signWith()
+	if !again.Signed[0].Deduplicated || rekor.posts.Load() != 1 || again.Signed[0].LogUUID != res.Signed[0].LogUUID {
+		t.Fatalf("re-sign: %+v, %d posts", again, rekor.posts.Load())
+	}
+	// --tlog-upload=false turns the environment's log off.
+	if off := signWith("--tlog-upload=false", "-a", "n=1"); off.Signed[0].LogIndex != nil || rekor.posts.Load() != 1 {
+		t.Fatalf("--tlog-upload=false still used the log: %+v", off)
+	}
+	t.Setenv("OCISIGN_REKOR_URL", "")
+	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", "")
+
+	// verify with the pinned key, then with the key fetched from --rekor-url.
+	for _, args := range [][]string{{"--rekor-public-key", rekor.keyFile}, {"--rekor-url", rekor.srv.URL}} {
+		code, stdout, stderr = runCLI(t, append(append([]string{"verify", "--key", pub, "--require-tlog", "-o", "json"}, args...), image)...)
+		if code != 0 || !strings.Contains(stdout, `"log_uuid":"`+res.Signed[0].LogUUID+`"`) {
+			t.Fatalf("verify %v: exit %d\n%s\n%s", args, code, stdout, stderr)
+		}
+	}
+	// Text output names the entry too.
+	code, stdout, _ = runCLI(t, "verify", "--key", pub, "--rekor-public-key", rekor.keyFile, image)
+	if code != 0 || !strings.Contains(stdout, "transparency log index") {
+		t.Fatalf("verify text: exit %d\n%s", code, stdout)
+	}
+
+	// Config file: rekor_url and rekor_public_key (relative to the file).
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rekor.pub"), mustRead(t, rekor.keyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "ocisign.yaml")
+	if err := os.WriteFile(cfgPath, []byte("rekor_url: "+rekor.srv.URL+"\nrekor_public_key: rekor.pub\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c := signWith("--config", cfgPath, "-a", "via=config"); c.Signed[0].LogIndex == nil || rekor.posts.Load() != 2 {
+		t.Fatalf("config rekor_url: %+v, %d posts", c, rekor.posts.Load())
+	}
+	if code, _, stderr = runCLI(t, "verify", "--config", cfgPath, "--key", pub, "--require-tlog", "-a", "via=config", image); code != 0 {
+		t.Fatalf("verify with the config's log key: %s", stderr)
+	}
+
+	// The log failing: a clear tlog_error, exit 1, the .sig unchanged.
+	rekor.srv.Close()
+	code, stdout, stderr = runCLI(t, "sign", "--key", key, "-o", "json", "-a", "n=down", "--rekor-url", rekor.srv.URL,
+		"--rekor-public-key", rekor.keyFile, image)
+	if code != exitFailed || !strings.Contains(stdout, `"code":"tlog_error"`) || !strings.Contains(stderr, "unreachable") {
+		t.Fatalf("sign with the log down: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, "verify", "--key", pub, "-a", "n=down", image)
+	if code != exitFailed {
+		t.Fatalf("a signature was pushed although the log was down:\n%s", stdout)
+	}
+}
+
+func TestTlogUsageErrors(t *testing.T) {
+	t.Setenv("OCISIGN_REKOR_URL", "")
+	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", "")
+	_, pub := testKeyPair(t)
+	key := strings.TrimSuffix(pub, ".pub") + ".key"
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify", "--key", pub, "--require-tlog", "127.0.0.1:1/x:1"}, "--require-tlog needs the log's public key"},
+		{[]string{"sign", "--key", key, "--rekor-url", "ftp://log", "127.0.0.1:1/x:1"}, "must be an absolute http:// or https:// URL"},
+		{[]string{"sign", "--key", key, "--rekor-url", "http://127.0.0.1:1", "--tlog-upload=false", "127.0.0.1:1/x:1"}, "contradicts"},
+	}
+	for _, tc := range cases {
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	// A missing log key file is the key's error (exit 1), naming the file.
+	code, _, stderr := runCLI(t, "verify", "--key", pub, "--rekor-public-key", "/nonexistent/rekor.pub", "127.0.0.1:1/x:1")
+	if code != exitFailed || !strings.Contains(stderr, "/nonexistent/rekor.pub") {
+		t.Errorf("missing rekor key: exit %d, %q", code, stderr)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"rekor_url: rekor.example\n", `rekor_url "rekor.example" is not an http:// or https:// URL`},
+		{"rekor_pubkey: x\n", "field rekor_pubkey not found"},
+	} {
+		if _, err := parseConfig("c.yaml", []byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config %q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	cfg, err := parseConfig("/etc/ocisign/c.yaml", []byte("rekor_url: https://rekor.internal\nrekor_public_key: keys/rekor.pub\n"))
+	if err != nil || cfg.RekorURL != "https://rekor.internal" || cfg.RekorPublicKey != "keys/rekor.pub" {
+		t.Fatalf("%v %+v", err, cfg)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -26,7 +26,7 @@ func signCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted PEM, PKCS#8, SEC1 or PKCS#1); default OCIBUILD_SIGN_KEY, then the config's sign_key"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for an index, also sign every child manifest, nested indexes too"},
-		}, commonFlags()...),
+		}, append(signTlogFlags(), commonFlags()...)...),
 		Action: runSign,
 	}
 }
@@ -115,12 +115,21 @@ func runSign(c *cli.Context) error {
 	if w := signer.Warning(); w != "" {
 		fmt.Fprintf(op.stderr, "warning: %s\n", w)
 	}
-	res, err := op.client.Sign(context.Background(), registry.SignRequest{
+	req := registry.SignRequest{
 		Reference:   op.image,
 		Signer:      signer,
 		Annotations: op.annotations,
 		Recursive:   c.Bool("recursive") || op.cfg.Recursive,
-	})
+	}
+	logClient, err := op.signLog(c)
+	if err != nil {
+		return err
+	}
+	if logClient != nil {
+		req.Tlog = logClient // a nil *tlog.Client must not become a non-nil interface
+		fmt.Fprintf(op.stderr, "recording signatures in the transparency log %s\n", logClient.URL())
+	}
+	res, err := op.client.Sign(context.Background(), req)
 	if err != nil {
 		return op.fail(err)
 	}
@@ -133,6 +142,9 @@ func runSign(c *cli.Context) error {
 			what = "already signed with this key and annotations (deduplicated)"
 		}
 		fmt.Fprintf(op.stdout, "%s %s\n  signature %s@%s\n", s.Digest, what, s.SignatureRef, s.SignatureDigest)
+		if s.LogIndex != nil {
+			fmt.Fprintf(op.stdout, "  transparency log index %d, entry %s\n", *s.LogIndex, s.LogUUID)
+		}
 	}
 	return nil
 }

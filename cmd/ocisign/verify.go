@@ -20,7 +20,7 @@ func verifyCommand() *cli.Command {
 		OnUsageError: onUsageError,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "public key `FILE` (PEM PUBLIC KEY or RSA PUBLIC KEY)"},
-		}, commonFlags()...),
+		}, append(verifyTlogFlags(), commonFlags()...)...),
 		Action: runVerify,
 	}
 }
@@ -33,14 +33,24 @@ func runVerify(c *cli.Context) error {
 	if c.String("key") == "" {
 		return usagef("verify needs --key FILE (the public key, e.g. cosign.pub)")
 	}
+	if c.Bool("require-tlog") && op.cfg.rekorPublicKeyPath(c) == "" && op.cfg.rekorURL(c) == "" {
+		_, err := op.verifyBundleCheck(c, nil) // the usage error naming the key sources
+		return err
+	}
 	verifier, err := signing.LoadPublicKey(c.String("key"))
 	if err != nil {
 		return op.fail(err)
+	}
+	check, err := op.verifyBundleCheck(c, verifier)
+	if err != nil {
+		return err
 	}
 	res, err := op.client.Verify(context.Background(), registry.VerifyRequest{
 		Reference:   op.image,
 		Verifier:    verifier,
 		Annotations: op.annotations,
+		BundleCheck: check,
+		RequireTlog: c.Bool("require-tlog"),
 	})
 	if res != nil {
 		if op.json {
@@ -65,9 +75,12 @@ func runVerify(c *cli.Context) error {
 func printVerify(op *operation, res *registry.VerifyResult) {
 	fmt.Fprintf(op.stdout, "%s: %d of %d signatures valid (%s)\n", res.Digest, res.Valid, len(res.Signatures), res.SignatureRef)
 	for _, s := range res.Signatures {
-		if s.Valid {
+		switch {
+		case s.Valid && s.LogIndex != nil:
+			fmt.Fprintf(op.stdout, "  layer %d %s: valid (transparency log index %d, entry %s)\n", s.Layer, s.Digest, *s.LogIndex, s.LogUUID)
+		case s.Valid:
 			fmt.Fprintf(op.stdout, "  layer %d %s: valid\n", s.Layer, s.Digest)
-		} else {
+		default:
 			fmt.Fprintf(op.stdout, "  layer %d %s: invalid: %s\n", s.Layer, s.Digest, s.Error)
 		}
 	}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/signing"
+	"github.com/ocisign/ocisign/tlog"
+)
+
+func rekorURLFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "rekor-url", EnvVars: []string{tlog.EnvURL}, Usage: usage}
+}
+
+func rekorPublicKeyFlag() cli.Flag {
+	return &cli.StringFlag{Name: "rekor-public-key",
+		Usage: "PEM `FILE` with the log's public key(s) (default $" + tlog.EnvPublicKey + ", then the config's rekor_public_key, then fetched from the log)"}
+}
+
+func signTlogFlags() []cli.Flag {
+	return []cli.Flag{
+		rekorURLFlag("record each signature in the Rekor log at `URL` (default: the config's rekor_url; nothing is uploaded without a URL or --tlog-upload)"),
+		&cli.BoolFlag{Name: "tlog-upload", Usage: "record each signature in a transparency log; without --rekor-url or rekor_url the public " + tlog.PublicURL + " (everything signed becomes public). --tlog-upload=false turns off a rekor_url from the environment or config"},
+		rekorPublicKeyFlag(),
+	}
+}
+
+func verifyTlogFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "require-tlog", Usage: "count a signature only if it carries a transparency log bundle that verifies (needs a log key: --rekor-public-key, $" + tlog.EnvPublicKey + ", rekor_public_key or a log URL)"},
+		rekorPublicKeyFlag(),
+		rekorURLFlag("fetch the log's public key from the Rekor log at `URL` when no key file is given (default: the config's rekor_url)"),
+	}
+}
+
+// rekorPublicKeyPath applies --rekor-public-key > $SIGSTORE_REKOR_PUBLIC_KEY >
+// the config's rekor_public_key; "" when none is set.
+func (cfg *fileConfig) rekorPublicKeyPath(c *cli.Context) string {
+	if p := c.String("rekor-public-key"); p != "" {
+		return p
+	}
+	if p := os.Getenv(tlog.EnvPublicKey); p != "" {
+		return p
+	}
+	if cfg.RekorPublicKey == "" || filepath.IsAbs(cfg.RekorPublicKey) {
+		return cfg.RekorPublicKey
+	}
+	return filepath.Join(cfg.dir, cfg.RekorPublicKey)
+}
+
+// rekorURL applies --rekor-url > $OCISIGN_REKOR_URL > the config's rekor_url.
+func (cfg *fileConfig) rekorURL(c *cli.Context) string {
+	if u := c.String("rekor-url"); u != "" {
+		return u
+	}
+	return cfg.RekorURL
+}
+
+// signLog returns the log to record signatures in, nil when none was asked
+// for: nothing leaves the machine by default.
+func (op *operation) signLog(c *cli.Context) (*tlog.Client, error) {
+	url := op.cfg.rekorURL(c)
+	if c.IsSet("tlog-upload") && !c.Bool("tlog-upload") {
+		if c.IsSet("rekor-url") && os.Getenv(tlog.EnvURL) != c.String("rekor-url") {
+			return nil, usagef("--tlog-upload=false contradicts --rekor-url")
+		}
+		return nil, nil
+	}
+	if url == "" {
+		if !c.Bool("tlog-upload") {
+			return nil, nil
+		}
+		url = tlog.PublicURL
+	}
+	return op.newLogClient(url, op.cfg.rekorPublicKeyPath(c))
+}
+
+func (op *operation) newLogClient(url, keyPath string) (*tlog.Client, error) {
+	client, err := tlog.New(url, tlog.Options{PublicKeyFile: keyPath, UserAgent: "ocisign/" + version})
+	if err != nil {
+		if code, _ := registry.ErrorCode(err); code == registry.CodeInvalidRequest {
+			return nil, usagef("--rekor-url %s", err)
+		}
+		return nil, op.fail(err)
+	}
+	return client, nil
+}
+
+// verifyBundleCheck returns the offline check of bundle annotations: with
+// the configured log keys, else with the key of the log at the configured
+// URL (fetched once). nil when no log key source is configured.
+func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifier) (func(string, []byte, []byte) (*registry.TlogEntry, error), error) {
+	keyPath := op.cfg.rekorPublicKeyPath(c)
+	if keyPath != "" {
+		keys, err := tlog.TrustedKeys(nil, keyPath)
+		if err != nil {
+			return nil, op.fail(err)
+		}
+		return tlog.BundleCheck(verifier, keys), nil
+	}
+	url := op.cfg.rekorURL(c)
+	if url == "" {
+		if c.Bool("require-tlog") {
+			return nil, usagef("--require-tlog needs the log's public key: pass --rekor-public-key FILE, set %s, put rekor_public_key in the config, or give --rekor-url to fetch it", tlog.EnvPublicKey)
+		}
+		return nil, nil
+	}
+	client, err := op.newLogClient(url, "")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), op.timeoutOrDefault())
+	defer cancel()
+	check, err := client.BundleCheck(ctx, verifier)
+	if err != nil {
+		if c.Bool("require-tlog") {
+			return nil, op.fail(err)
+		}
+		// Bundles only matter with --require-tlog; say why they go unchecked.
+		fmt.Fprintf(op.stderr, "warning: transparency log bundles are not checked: %v\n", err)
+		return nil, nil
+	}
+	return check, nil
+}
+
+func (op *operation) timeoutOrDefault() time.Duration {
+	if op.timeout > 0 {
+		return op.timeout
+	}
+	return registry.DefaultTimeout
+}
