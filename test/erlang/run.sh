@@ -223,6 +223,24 @@ else
 fi
 verify_all "rebar3 ocibuild (--sign-key)" "$REG/ns/app:1.0"
 
+# {ocisign, [{annotations, ...}]} reaches the payload: cosign -a must match it.
+if [ -x "$COSIGN_V2" ] && out=$("$COSIGN_V2" verify --key "$PUB" --insecure-ignore-tlog \
+    -a org.ocisign.test=fixture "$REG/ns/app:1.0" 2>&1) &&
+    ! "$COSIGN_V2" verify --key "$PUB" --insecure-ignore-tlog -a org.ocisign.test=other "$REG/ns/app:1.0" >/dev/null 2>&1; then
+    pass "{ocisign, [{annotations, _}]}: cosign -a accepts the configured value only"
+else
+    fail "{ocisign, [{annotations, _}]}: cosign -a accepts the configured value only" "${out:-cosign v2 missing}"
+fi
+
+# {ocisign, [{recursive, false}]}: the index only.
+in_project "$P" rebar3 as norec ocibuild --push "$REG/ns" --sign-key cosign.key -t app:norec
+sigs=$("$TMP/pushimage" sigs "$REG/ns/app:norec" 2>&1 | awk '{print $2}' | tr '\n' ' ')
+if [ "$STATUS" -eq 0 ] && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ] && [ "$sigs" = "1 0 0 " ]; then
+    pass "{ocisign, [{recursive, false}]}: only the index is signed"
+else
+    fail "{ocisign, [{recursive, false}]}: only the index is signed (layers per digest: $sigs)" "$OUT"
+fi
+
 # The key from OCIBUILD_SIGN_KEY, two tags (the second one is deduplicated).
 in_project "$P" env OCIBUILD_SIGN_KEY=cosign.key rebar3 ocibuild --push "$REG/ns" -t "app:env;app:env2"
 if [ "$STATUS" -eq 0 ] && grep -q 'sign_key undefined' <<<"$OUT" && grep -q 'already signed with this key' <<<"$OUT"; then
