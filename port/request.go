@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,8 +29,8 @@ const (
 // Ops and the fields each accepts besides id and op. Anything else is
 // refused so a typo such as "sign_kye" cannot silently fall back to the env.
 var opFields = map[string][]string{
-	"sign":       {"reference", "digest", "sign_key", "annotations", "recursive", "allow_insecure_registry", "timeout_ms"},
-	"verify":     {"reference", "digest", "public_key", "annotations", "allow_insecure_registry", "timeout_ms"},
+	"sign":       {"reference", "digest", "sign_key", "annotations", "recursive", "allow_insecure_registry", "timeout_ms", "rekor_url", "rekor_public_key"},
+	"verify":     {"reference", "digest", "public_key", "annotations", "allow_insecure_registry", "timeout_ms", "require_tlog", "rekor_public_key", "rekor_url"},
 	"public_key": {"sign_key"},
 	"version":    {},
 }
@@ -51,6 +52,11 @@ type request struct {
 	recursive     bool
 	allowInsecure bool
 	timeout       time.Duration // 0 = not given
+	// Transparency log; "" = not given (OCISIGN_REKOR_URL and
+	// SIGSTORE_REKOR_PUBLIC_KEY apply).
+	rekorURL       string
+	rekorPublicKey string
+	requireTlog    bool
 }
 
 // protoError is a refusal of a frame; id is nil when it could not be read.
@@ -127,11 +133,17 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 		req.annotations = p.stringMap("annotations")
 		req.allowInsecure = p.boolean("allow_insecure_registry")
 		req.timeout = p.timeoutMS("timeout_ms", maxTimeout)
+		req.rekorURL = p.str("rekor_url", false)
+		if req.rekorURL != "" && p.err == nil && !isHTTPURL(req.rekorURL) {
+			p.fail(`field "rekor_url" must be an absolute http:// or https:// URL, got %q`, req.rekorURL)
+		}
+		req.rekorPublicKey = p.str("rekor_public_key", false)
 		if req.op == "sign" {
 			req.signKey = p.str("sign_key", false)
 			req.recursive = p.boolean("recursive")
 		} else {
 			req.publicKey = p.str("public_key", true)
+			req.requireTlog = p.boolean("require_tlog")
 		}
 	case "public_key":
 		req.signKey = p.str("sign_key", false)
@@ -300,6 +312,11 @@ func jsonKind(raw []byte) string {
 		return "null"
 	}
 	return "number"
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }

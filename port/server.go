@@ -18,6 +18,7 @@ import (
 
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
+	"github.com/ocisign/ocisign/tlog"
 )
 
 // Backend performs the registry operations; *registry.Client is one.
@@ -56,8 +57,17 @@ type Config struct {
 	// DefaultSignKey is used when neither the request's sign_key nor
 	// OCIBUILD_SIGN_KEY names a key (the CLI passes its config's sign_key).
 	DefaultSignKey string
-	// Getenv reads OCIBUILD_SIGN_KEY and COSIGN_REPOSITORY; nil means os.Getenv.
+	// Getenv reads OCIBUILD_SIGN_KEY, COSIGN_REPOSITORY, OCISIGN_REKOR_URL and
+	// SIGSTORE_REKOR_PUBLIC_KEY; nil means os.Getenv.
 	Getenv func(string) string
+	// DefaultRekorURL and DefaultRekorPublicKey apply when neither the
+	// request nor OCISIGN_REKOR_URL / SIGSTORE_REKOR_PUBLIC_KEY name a log
+	// or its key (the CLI passes its config's rekor_url, rekor_public_key).
+	DefaultRekorURL       string
+	DefaultRekorPublicKey string
+	// Tlog is the base for the port's transparency log clients, one per log
+	// URL and key file (HTTPClient, Timeout, MaxAttempts, UserAgent).
+	Tlog tlog.Options
 	// ShutdownGrace bounds the wait for in-flight replies after stdin EOF;
 	// 0 means DefaultShutdownGrace.
 	ShutdownGrace time.Duration
@@ -123,6 +133,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 		cfg:      cfg,
 		keys:     newKeyCache(cfg.LoadPrivateKey),
 		backends: map[bool]Backend{},
+		logs:     map[logKey]*tlog.Client{},
 		running:  make(chan struct{}, cfg.MaxConcurrent),
 		admitted: make(chan struct{}, maxAdmittedRequests),
 	}
@@ -185,6 +196,9 @@ type server struct {
 
 	backendsMu sync.Mutex
 	backends   map[bool]Backend
+
+	logsMu sync.Mutex
+	logs   map[logKey]*tlog.Client
 
 	running  chan struct{} // semaphore: requests being handled
 	admitted chan struct{} // semaphore: requests read but not yet answered
@@ -276,13 +290,22 @@ func (s *server) sign(ctx context.Context, req *request) {
 		s.replyFailure(ctx, req, err)
 		return
 	}
-	res, err := s.backend(req.allowInsecure).Sign(ctx, registry.SignRequest{
+	signReq := registry.SignRequest{
 		Reference:   req.reference,
 		Digest:      req.digest,
 		Signer:      signer,
 		Annotations: req.annotations,
 		Recursive:   req.recursive,
-	})
+	}
+	if url := s.rekorURL(req); url != "" {
+		logClient, err := s.logClient(url, s.rekorPublicKey(req))
+		if err != nil {
+			s.replyFailure(ctx, req, err)
+			return
+		}
+		signReq.Tlog = logClient
+	}
+	res, err := s.backend(req.allowInsecure).Sign(ctx, signReq)
 	if err == nil && res == nil {
 		err = errors.New("registry returned no result")
 	}
@@ -299,11 +322,17 @@ func (s *server) verify(ctx context.Context, req *request) {
 		s.replyFailure(ctx, req, err)
 		return
 	}
+	check, ok := s.bundleCheck(ctx, req, verifier)
+	if !ok {
+		return
+	}
 	res, err := s.backend(req.allowInsecure).Verify(ctx, registry.VerifyRequest{
 		Reference:   req.reference,
 		Digest:      req.digest,
 		Verifier:    verifier,
 		Annotations: req.annotations,
+		BundleCheck: check,
+		RequireTlog: req.requireTlog,
 	})
 	if err == nil && (res == nil || res.Valid == 0) {
 		err = &registry.Error{Op: "verify", Ref: req.reference, Code: CodeVerifyFailed, Err: errors.New("no valid signature")}
@@ -354,6 +383,87 @@ func (s *server) signer(req *request) (*signing.Signer, bool) {
 		return nil, false
 	}
 	return signer, true
+}
+
+// logKey names one transparency log client: the log and the key file trusted for it.
+type logKey struct{ url, keyFile string }
+
+// rekorURL: the request's rekor_url > OCISIGN_REKOR_URL > Config.DefaultRekorURL.
+func (s *server) rekorURL(req *request) string {
+	for _, u := range []string{req.rekorURL, s.cfg.Getenv(tlog.EnvURL), s.cfg.DefaultRekorURL} {
+		if u != "" {
+			return u
+		}
+	}
+	return ""
+}
+
+// rekorPublicKey: the request's rekor_public_key > SIGSTORE_REKOR_PUBLIC_KEY >
+// Config.DefaultRekorPublicKey; "" means the key is fetched from the log.
+func (s *server) rekorPublicKey(req *request) string {
+	for _, p := range []string{req.rekorPublicKey, s.cfg.Getenv(tlog.EnvPublicKey), s.cfg.DefaultRekorPublicKey} {
+		if p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+// logClient returns the port's client for one log and key file, made once
+// and kept for the life of the port, so a fetched log key is fetched once.
+// A key file is read when its client is made; failures are not cached.
+func (s *server) logClient(url, keyFile string) (*tlog.Client, error) {
+	k := logKey{url: strings.TrimRight(url, "/"), keyFile: keyFile}
+	s.logsMu.Lock()
+	defer s.logsMu.Unlock()
+	if c := s.logs[k]; c != nil {
+		return c, nil
+	}
+	opts := s.cfg.Tlog
+	opts.PublicKeyFile = keyFile
+	c, err := tlog.New(url, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.logs[k] = c
+	return c, nil
+}
+
+// bundleCheck returns the offline check of bundle annotations for verify:
+// with the trusted key file, else the key of the request's log (fetched
+// once per port). nil when no log key source is configured; then
+// require_tlog is refused. On failure it has replied.
+func (s *server) bundleCheck(ctx context.Context, req *request, verifier *signing.Verifier) (func(string, []byte, []byte) (*registry.TlogEntry, error), bool) {
+	keyFile, url := s.rekorPublicKey(req), s.rekorURL(req)
+	switch {
+	case keyFile != "":
+		keys, err := tlog.TrustedKeys(nil, keyFile)
+		if err != nil {
+			s.replyFailure(ctx, req, err)
+			return nil, false
+		}
+		return tlog.BundleCheck(verifier, keys), true
+	case url != "":
+		c, err := s.logClient(url, "")
+		var check func(string, []byte, []byte) (*registry.TlogEntry, error)
+		if err == nil {
+			check, err = c.BundleCheck(ctx, verifier)
+		}
+		if err != nil {
+			if req.requireTlog {
+				s.replyFailure(ctx, req, err)
+				return nil, false
+			}
+			s.cfg.Logf("request %s: transparency log bundles are not checked: %v", idText(req.id), err)
+			return nil, true
+		}
+		return check, true
+	case req.requireTlog:
+		s.replyError(req.id, CodeInvalidRequest, `require_tlog needs the log's public key: give rekor_public_key or rekor_url, or set `+
+			tlog.EnvPublicKey+` or `+tlog.EnvURL, false)
+		return nil, false
+	}
+	return nil, true
 }
 
 // backend returns the port's client for one allow_insecure_registry
