@@ -25,7 +25,6 @@ var requestSeeds = []string{
 	`[{"id":1}]`, `"str"`, `null`, `{"id":1,"op":"version"} x`, "{\"id\":\"\xff\"}",
 }
 
-
 // FuzzParseRequest: every frame is either a valid request or a refusal with
 // a known code; an id that is echoed is a JSON number or string taken from
 // the frame; a valid request satisfies the schema.
