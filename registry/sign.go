@@ -70,6 +70,13 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	}
 	bundles := &bundleChecker{tlog: req.Tlog, verifier: req.Signer.Verifier(), ref: logRef}
 
+	// One writer per .sig tag on this host from round 1 to the read-back.
+	unlock, err := c.lockTags(ctx, sigConn, jobs)
+	if err != nil {
+		return nil, transportError(ctx, "lock signature tag", req.Reference, err, 0, sigConn.allowHTTP, c.timeoutDesc())
+	}
+	defer unlock()
+
 	// Round 1 for every digest: read the .sig manifest (‖ open uploads) and
 	// dedupe. Nothing is written yet, and nothing goes to the log yet, so a
 	// re-sign that is already done never makes a new log entry.

@@ -1,0 +1,223 @@
+// Package concurrency checks that eight signers with eight keys signing the
+// same digest at the same moment all keep their signature: as eight
+// `ocisign sign` processes and as eight requests on one `ocisign port`.
+// Every signature is then checked with real `cosign verify --key`.
+// Skipped unless OCISIGN_E2E=1 (then a missing tool is a failure).
+package concurrency
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	th "github.com/ocisign/ocisign/test/internal/harness"
+)
+
+const (
+	password = "concurrency-password-not-secret"
+	signers  = 8
+	trials   = 5
+)
+
+var env struct {
+	tmp, home, tuf string
+	ocisign        string
+	tools          th.Tools
+	reg            *th.Registry
+	keys, pubs     []string
+	repoN          int
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("OCISIGN_E2E") != "1" {
+		fmt.Println("concurrency: skipped (set OCISIGN_E2E=1, or run `make test`)")
+		os.Exit(0)
+	}
+	code, err := setUp(m)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "concurrency: FAIL: set-up: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func setUp(m *testing.M) (int, error) {
+	tmp, err := os.MkdirTemp("", "ocisign-concurrency-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(tmp)
+	env.tmp, env.home, env.tuf = tmp, filepath.Join(tmp, "home"), filepath.Join(tmp, "tuf")
+	for _, d := range []string{env.home, filepath.Join(env.home, ".docker"), env.tuf} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return 1, err
+		}
+	}
+	if env.tools, err = th.FindTools(); err != nil {
+		return 1, err
+	}
+	root, err := th.RepoRoot(".")
+	if err != nil {
+		return 1, err
+	}
+	env.ocisign = filepath.Join(tmp, "ocisign")
+	if err := th.BuildOcisign(root, env.ocisign); err != nil {
+		return 1, err
+	}
+	if env.reg, err = th.StartRegistry(env.tools.Registry, filepath.Join(tmp, "registry")); err != nil {
+		return 1, err
+	}
+	defer env.reg.Stop()
+	for i := 0; i < signers; i++ {
+		prefix := filepath.Join(tmp, fmt.Sprintf("signer%d", i))
+		r, err := th.Run(subEnv(), time.Minute, env.ocisign, "generate-key-pair", "--output-key-prefix", prefix)
+		if err != nil || r.Code != 0 {
+			return 1, fmt.Errorf("generate-key-pair: %v\n%s", err, r)
+		}
+		env.keys, env.pubs = append(env.keys, prefix+".key"), append(env.pubs, prefix+".pub")
+	}
+	return m.Run(), nil
+}
+
+func subEnv() []string {
+	return th.IsolatedEnv(env.home, env.tuf, "COSIGN_PASSWORD="+password)
+}
+
+func newImage(t *testing.T) (repo, ref string) {
+	t.Helper()
+	env.repoN++
+	repo = fmt.Sprintf("concurrency/app%d", env.repoN)
+	d, err := th.PushImage(env.reg.Addr + "/" + repo + ":v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, env.reg.Addr + "/" + repo + "@" + d
+}
+
+// assertAllSignatures checks the .sig manifest has one layer per signer and
+// that cosign accepts each signer's key.
+func assertAllSignatures(t *testing.T, repo, ref string, cosignVersion string) {
+	t.Helper()
+	digest := ref[strings.LastIndex(ref, "@")+1:]
+	req, _ := http.NewRequest(http.MethodGet, "http://"+env.reg.Addr+"/v2/"+repo+"/manifests/"+strings.Replace(digest, ":", "-", 1)+".sig", nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var m struct {
+		Layers []json.RawMessage `json:"layers"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf(".sig manifest: %s %v\n%s", resp.Status, err, body)
+	}
+	if len(m.Layers) != signers {
+		t.Errorf(".sig manifest has %d layers, want %d", len(m.Layers), signers)
+	}
+	var wg sync.WaitGroup
+	results := make([]th.Result, signers)
+	errs := make([]error, signers)
+	for i := 0; i < signers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append(th.CosignVerifyArgs(env.pubs[i]), ref)
+			results[i], errs[i] = th.Run(subEnv(), 3*time.Minute, env.tools.Cosign[cosignVersion], args...)
+		}()
+	}
+	wg.Wait()
+	for i := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if results[i].Code != 0 {
+			t.Errorf("signer %d's signature is missing: cosign %s verify --key rejects:\n%s", i, cosignVersion, results[i])
+		}
+	}
+}
+
+// cosignFor verifies with v2 in every trial and with v3 in the last.
+func cosignFor(trial int) string {
+	if trial == trials-1 {
+		return "v3"
+	}
+	return "v2"
+}
+
+func TestEightProcessesSignOneDigest(t *testing.T) {
+	for trial := 0; trial < trials; trial++ {
+		repo, ref := newImage(t)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		results := make([]th.Result, signers)
+		errs := make([]error, signers)
+		for i := 0; i < signers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i], errs[i] = th.Run(subEnv(), 3*time.Minute, env.ocisign, "sign", "--key", env.keys[i], ref)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range results {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if results[i].Code != 0 {
+				t.Errorf("trial %d: signer %d failed:\n%s", trial, i, results[i])
+			}
+		}
+		assertAllSignatures(t, repo, ref, cosignFor(trial))
+		if t.Failed() {
+			t.Fatalf("trial %d lost signatures", trial)
+		}
+	}
+}
+
+func TestEightRequestsOnOnePortSignOneDigest(t *testing.T) {
+	p, err := th.StartPort(env.ocisign, subEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("port exit: %v\n%s", err, p.Stderr)
+		}
+	}()
+	id := 0
+	for trial := 0; trial < trials; trial++ {
+		repo, ref := newImage(t)
+		// All eight frames go out before any reply is read.
+		for i := 0; i < signers; i++ {
+			id++
+			b, _ := json.Marshal(map[string]any{"id": id, "op": "sign", "reference": ref, "sign_key": env.keys[i]})
+			if err := p.Send(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < signers; i++ {
+			r, err := p.Next()
+			if err != nil {
+				t.Fatalf("port: %v\n%s", err, p.Stderr)
+			}
+			if !r.OK {
+				t.Errorf("trial %d: a sign request failed: %s", trial, r.Raw)
+			}
+		}
+		assertAllSignatures(t, repo, ref, cosignFor(trial))
+		if t.Failed() {
+			t.Fatalf("trial %d lost signatures; port log:\n%s", trial, p.Stderr)
+		}
+	}
+}
