@@ -50,9 +50,22 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 		}
 	}
 
-	digests, err := c.subjects(ctx, subjConn, ref, req.Digest, req.Recursive)
-	if err != nil {
-		return nil, err
+	// With the digest known and no index to walk, the existence check (a
+	// HEAD) runs alongside round 1, which only reads: one round trip fewer.
+	// Nothing is written before it has answered.
+	resolved := make(chan error, 1)
+	var digests []string
+	if d := knownDigest(ref, req.Digest); d != "" && !req.Recursive && checkDigest("resolve", req.Reference, d) == nil {
+		digests = []string{d}
+		go func() {
+			_, err := c.subjects(ctx, subjConn, ref, req.Digest, false)
+			resolved <- err
+		}()
+	} else {
+		if digests, err = c.subjects(ctx, subjConn, ref, req.Digest, req.Recursive); err != nil {
+			return nil, err
+		}
+		resolved <- nil
 	}
 
 	// Sign everything first: pure crypto, nothing leaves the machine.
@@ -81,12 +94,16 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	// dedupe. Nothing is written yet, and nothing goes to the log yet, so a
 	// re-sign that is already done never makes a new log entry.
 	plans := make([]*appendPlan, len(jobs))
-	if err := c.forEach(len(jobs), func(i int) error {
+	planErr := c.forEach(len(jobs), func(i int) error {
 		var err error
 		plans[i], err = c.planAppend(ctx, sigConn, jobs[i], bundles)
 		return err
-	}); err != nil {
+	})
+	if err := <-resolved; err != nil {
 		return nil, err
+	}
+	if planErr != nil {
+		return nil, planErr
 	}
 
 	// Round 2: record the new signatures in the log while their blobs are
@@ -144,6 +161,17 @@ func (c *Client) forEach(n int, fn func(i int) error) error {
 	}
 	wg.Wait()
 	return firstError(errs)
+}
+
+// knownDigest is the digest a request names (the explicit one wins), "" for a tag.
+func knownDigest(ref name.Reference, digest string) string {
+	if digest != "" {
+		return digest
+	}
+	if d, ok := ref.(name.Digest); ok {
+		return d.DigestStr()
+	}
+	return ""
 }
 
 func (c *Client) signatureRepository(subj name.Repository) (name.Repository, error) {
