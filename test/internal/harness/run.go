@@ -24,13 +24,18 @@ func (r Result) String() string {
 		Tail([]byte(r.Stdout), 4000), Tail([]byte(r.Stderr), 4000))
 }
 
-// Run executes bin with args, env and a hang guard; err is only for a
-// command that could not run or did not finish.
+// Run executes bin with args, env and a hang guard in the current
+// directory; err is only for a command that could not run or did not finish.
 func Run(env []string, guard time.Duration, bin string, args ...string) (Result, error) {
+	return RunIn("", env, guard, bin, args...)
+}
+
+// RunIn is Run with the working directory dir.
+func RunIn(dir string, env []string, guard time.Duration, bin string, args ...string) (Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
+	cmd.Env, cmd.Dir = env, dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
