@@ -410,3 +410,21 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// --tlog-upload alone means the public log. The registry here is
+// unreachable, and the log is only contacted after the registry's round 1,
+// so nothing leaves the machine.
+func TestTlogUploadAloneMeansThePublicLog(t *testing.T) {
+	t.Setenv("OCISIGN_REKOR_URL", "")
+	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", "")
+	key, _ := testKeyPair(t)
+	rekorKey := newFakeRekor(t).keyFile
+	code, _, stderr := runCLI(t, "sign", "--key", key, "--tlog-upload", "--rekor-public-key", rekorKey, "--timeout", "5s", "127.0.0.1:1/x/y:1")
+	if code != exitFailed || !strings.Contains(stderr, "recording signatures in the transparency log https://rekor.sigstore.dev") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "sign", "--key", key, "--timeout", "5s", "127.0.0.1:1/x/y:1")
+	if code != exitFailed || strings.Contains(stderr, "transparency log") {
+		t.Fatalf("without a log setting the log was used: exit %d, stderr %q", code, stderr)
+	}
+}
