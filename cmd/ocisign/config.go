@@ -106,10 +106,7 @@ func (cfg *fileConfig) signKeyPath(flagValue string) (string, error) {
 		return v, nil
 	}
 	if cfg.SignKey != "" {
-		if filepath.IsAbs(cfg.SignKey) {
-			return cfg.SignKey, nil
-		}
-		return filepath.Join(cfg.dir, cfg.SignKey), nil
+		return cfg.relativeToFile(cfg.SignKey), nil
 	}
 	return "", usagef("no signing key: pass --key FILE, set OCIBUILD_SIGN_KEY, or put sign_key in the --config file")
 }
@@ -129,6 +126,15 @@ func parseAnnotations(base map[string]string, flags []string) (map[string]string
 		out[k] = v
 	}
 	return out, nil
+}
+
+// relativeToFile resolves a path written in the config file against the
+// file's directory, so a config works from any working directory.
+func (cfg *fileConfig) relativeToFile(p string) string {
+	if p == "" || filepath.IsAbs(p) || cfg.dir == "" {
+		return p
+	}
+	return filepath.Join(cfg.dir, p)
 }
 
 func unwrapPathError(err error) error {

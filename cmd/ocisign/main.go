@@ -65,11 +65,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version: version,
 		Writer:  stdout,
 		// Help and version go to stdout; everything else ocisign says goes to stderr.
-		ErrWriter:       stderr,
-		Flags:           []cli.Flag{configFlag()},
-		HideVersion:     true,
-		ExitErrHandler:  func(*cli.Context, error) {}, // run() maps errors to exit codes
-		OnUsageError:    onUsageError,
+		ErrWriter:      stderr,
+		Flags:          []cli.Flag{configFlag()},
+		HideVersion:    true,
+		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
+		OnUsageError:   onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usagef("unknown command %q (see ocisign --help)", c.Args().First())

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -67,12 +66,6 @@ func runPort(c *cli.Context) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	// The config's sign_key is the last fallback, after the request's
-	// sign_key and OCIBUILD_SIGN_KEY (which the port reads per request).
-	defaultKey := cfg.SignKey
-	if defaultKey != "" && !filepath.IsAbs(defaultKey) {
-		defaultKey = filepath.Join(cfg.dir, defaultKey)
-	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "ocisign port: "+format+"\n", args...) }
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -81,7 +74,11 @@ func runPort(c *cli.Context) error {
 		MaxFrameBytes:  maxFrame,
 		MaxConcurrent:  maxConcurrent,
 		Version:        version,
-		DefaultSignKey: defaultKey,
+		// Config values are the last fallback: the request's fields and
+		// the environment (read per request) come first.
+		DefaultSignKey: cfg.relativeToFile(cfg.SignKey),
+		DefaultRekorURL:       cfg.RekorURL,
+		DefaultRekorPublicKey: cfg.relativeToFile(cfg.RekorPublicKey),
 		Registry: registry.Options{
 			InsecureRegistries: cfg.InsecureRegistries,
 			Timeout:            cfg.timeout,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -48,10 +47,7 @@ func (cfg *fileConfig) rekorPublicKeyPath(c *cli.Context) string {
 	if p := os.Getenv(tlog.EnvPublicKey); p != "" {
 		return p
 	}
-	if cfg.RekorPublicKey == "" || filepath.IsAbs(cfg.RekorPublicKey) {
-		return cfg.RekorPublicKey
-	}
-	return filepath.Join(cfg.dir, cfg.RekorPublicKey)
+	return cfg.relativeToFile(cfg.RekorPublicKey)
 }
 
 // rekorURL applies --rekor-url > $OCISIGN_REKOR_URL > the config's rekor_url.
