@@ -71,12 +71,12 @@ func runPort(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	err = port.Serve(ctx, os.Stdin, frames, port.Config{
-		MaxFrameBytes:  maxFrame,
-		MaxConcurrent:  maxConcurrent,
-		Version:        version,
+		MaxFrameBytes: maxFrame,
+		MaxConcurrent: maxConcurrent,
+		Version:       version,
 		// Config values are the last fallback: the request's fields and
 		// the environment (read per request) come first.
-		DefaultSignKey: cfg.relativeToFile(cfg.SignKey),
+		DefaultSignKey:        cfg.relativeToFile(cfg.SignKey),
 		DefaultRekorURL:       cfg.RekorURL,
 		DefaultRekorPublicKey: cfg.relativeToFile(cfg.RekorPublicKey),
 		Registry: registry.Options{
