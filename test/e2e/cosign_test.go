@@ -137,3 +137,29 @@ func TestRecursiveIndex(t *testing.T) {
 		}
 	})
 }
+
+// TestCosignRepository: with COSIGN_REPOSITORY set, ocisign writes the .sig
+// tag into that repository (not the image's), and cosign, given the same
+// variable, finds and verifies it there.
+func TestCosignRepository(t *testing.T) {
+	t.Parallel()
+	const repo, sigRepo = "cosign-repository-image", "cosign-repository-sigs"
+	digest := pushImage(t, repo)
+	kp := key(t, "ocisign")
+	env := []string{"COSIGN_REPOSITORY=" + repoRef(sigRepo)}
+	r := mustSucceed(t, ocisignEnv(t, env, "sign", "--key", kp.key, digestRef(repo, digest)))
+	if tags := sigTags(t, repo); len(tags) != 0 {
+		t.Fatalf("COSIGN_REPOSITORY ignored: %v in the image repository\n%s", tags, r)
+	}
+	if _, _, ok := getManifest(t, sigRepo, sigTag(digest)); !ok {
+		t.Fatalf("no %s in %s:\n%s", sigTag(digest), sigRepo, r)
+	}
+	for _, v := range cosignVersions {
+		args := []string{"verify", "--key", kp.pub, "--insecure-ignore-tlog", digestRef(repo, digest)}
+		if r := run(t, "", env, harness.cosign[v], args...); r.code != 0 {
+			t.Fatalf("cosign %s with COSIGN_REPOSITORY rejected it:\n%s", v, r)
+		}
+		// Without the variable cosign looks in the image repository: nothing there.
+		assertCosignRejects(t, v, kp.pub, digestRef(repo, digest))
+	}
+}
