@@ -1,11 +1,12 @@
 # make demo   sign + verify on an embedded loopback registry (no setup, no network)
 # make test   install what the tests need and run every test (what CI runs)
 # make build  build bin/ocisign
+# make bench  ocisign vs cosign on a local registry; writes docs/benchmarks.md
 GO ?= go
 # A fresh machine may have Go in /usr/local/go without it being on PATH.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test demo tools vet clean
+.PHONY: all build test demo tools vet clean bench
 all: build
 
 build:
@@ -26,3 +27,7 @@ vet:
 
 clean:
 	rm -rf bin
+
+# Not part of `make test`: timings need a quiet machine (test/bench).
+bench: tools
+	$(GO) run ./test/bench -out docs/benchmarks.md

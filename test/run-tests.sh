@@ -130,6 +130,20 @@ erlang_tests() {
 	fi
 }
 
+# Every go fuzz target (func FuzzX in a *_test.go) for FUZZTIME each (10s by
+# default). A crash fails the step and go test leaves the input in the
+# package's testdata/fuzz/FuzzX/: commit it with the fix, it is then a
+# regression test of every plain `go test` run.
+go_fuzz() {
+	local file target status=0
+	while IFS=: read -r file target; do
+		target="${target#func }"
+		echo "fuzz $(dirname "$file") $target"
+		go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10s}" "./$(dirname "$file")" || status=1
+	done < <(grep -rHo --include='*_test.go' --exclude-dir=_build '^func Fuzz[A-Za-z0-9_]*' . | sed 's|^\./||' | sort)
+	return $status
+}
+
 step "go toolchain" find_go
 ((${#failed[@]})) && summary_and_exit
 step "debian packages" install_packages
@@ -140,4 +154,5 @@ step "go vet" go_vet
 step "go test" go_tests
 step "build bin/ocisign" build_cli
 step "erlang tests" erlang_tests
+step "go fuzz" go_fuzz
 summary_and_exit
