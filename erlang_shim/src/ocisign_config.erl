@@ -11,7 +11,10 @@
 
 -export([sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
          parse_push_destination/1, extract_repo_path/1, parse_tag/1,
-         options/1, format_error/1]).
+         options/1, sign_request/4, format_error/1]).
+
+%% The Go side's default per-request timeout (registry.DefaultTimeout).
+-define(DEFAULT_TIMEOUT_MS, 300000).
 
 -type key_source() :: cli | env | config.
 -type options() :: #{recursive := boolean(),
@@ -19,7 +22,9 @@
                      allow_insecure_registry := boolean(),
                      timeout_ms := pos_integer() | undefined,
                      bin := string() | undefined,
-                     on_error := fail | warn}.
+                     on_error := fail | warn,
+                     rekor_url := binary() | undefined,
+                     rekor_public_key := string() | undefined}.
 -export_type([key_source/0, options/0]).
 
 %%--------------------------------------------------------------------
@@ -220,9 +225,10 @@ dedup([H | T], Acc) ->
 -spec options(proplists:proplist()) -> {ok, options(), Unknown :: [term()]} | {error, term()}.
 options(Config) when is_list(Config) ->
     Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
-                 timeout_ms => undefined, bin => undefined, on_error => fail},
+                 timeout_ms => undefined, bin => undefined, on_error => fail,
+                 rekor_url => undefined, rekor_public_key => undefined},
     try
-        lists:foldl(fun option/2, {Defaults, []}, Config)
+        lists:foldl(fun option/2, {Defaults, []}, first_of_each_key(Config))
     of
         {Opts, Unknown} -> {ok, Opts, lists:reverse(Unknown)}
     catch
@@ -230,6 +236,19 @@ options(Config) when is_list(Config) ->
     end;
 options(Other) ->
     {error, {bad_option, ocisign, Other}}.
+
+%% rebar3 merges a profile's {ocisign, [...]} ahead of the base one and keeps
+%% both entries, so the first of each key wins (as with proplists:get_value/2).
+first_of_each_key(Config) ->
+    {Kept, _} = lists:foldl(fun({K, _} = E, {Acc, Seen}) ->
+                                    case sets:is_element(K, Seen) of
+                                        true -> {Acc, Seen};
+                                        false -> {[E | Acc], sets:add_element(K, Seen)}
+                                    end;
+                               (E, {Acc, Seen}) ->
+                                    {[E | Acc], Seen}
+                            end, {[], sets:new()}, Config),
+    lists:reverse(Kept).
 
 option({K, V}, {Opts, Unknown}) when K =:= recursive; K =:= allow_insecure_registry ->
     case is_boolean(V) of
@@ -247,10 +266,50 @@ option({bin, V}, {Opts, Unknown}) ->
     end;
 option({on_error, V}, {Opts, Unknown}) when V =:= fail; V =:= warn ->
     {Opts#{on_error => V}, Unknown};
-option({K, V}, _) when K =:= timeout_ms; K =:= on_error ->
+%% Opt-in only: without rekor_url nothing but registry traffic leaves the
+%% machine (OCISIGN_REKOR_URL in the program's environment aside).
+option({K, V}, {Opts, Unknown}) when (K =:= rekor_url orelse K =:= rekor_public_key),
+                                     (is_list(V) orelse is_binary(V)) ->
+    case {K, str(V)} of
+        {rekor_url, S} when is_list(S), S =/= "" ->
+            case ocisign_port:is_http_url(S) of
+                true -> {Opts#{rekor_url => bin(S)}, Unknown};
+                false -> throw({bad_rekor_url, V})
+            end;
+        {rekor_public_key, S} when is_list(S), S =/= "" ->
+            {Opts#{rekor_public_key => S}, Unknown};
+        _ ->
+            throw({bad_option, K, V})
+    end;
+option({K, V}, _) when K =:= timeout_ms; K =:= on_error; K =:= rekor_url; K =:= rekor_public_key ->
     throw({bad_option, K, V});
 option(Other, {Opts, Unknown}) ->
     {Opts, [Other | Unknown]}.
+
+%% @doc The ocisign_port:sign/2 request for one reference. timeout_ms is
+%% always sent so that the program's deadline (which an OCISIGN_CONFIG file
+%% could otherwise change) and ours agree. The log fields are sent only when
+%% configured: without rekor_url the program falls back to OCISIGN_REKOR_URL
+%% and otherwise uploads nothing. rekor_public_key is made absolute against
+%% Root, the project root, because the program resolves relative paths
+%% against its own working directory.
+-spec sign_request(binary(), string(), options(), file:filename()) -> ocisign_port:request().
+sign_request(Ref, KeyPath, Opts, Root) ->
+    Base = #{reference => Ref,
+             sign_key => KeyPath,
+             recursive => maps:get(recursive, Opts),
+             annotations => maps:get(annotations, Opts),
+             allow_insecure_registry => maps:get(allow_insecure_registry, Opts),
+             timeout_ms => case maps:get(timeout_ms, Opts) of
+                               undefined -> ?DEFAULT_TIMEOUT_MS;
+                               T -> T
+                           end},
+    Log = [{rekor_url, maps:get(rekor_url, Opts, undefined)},
+           {rekor_public_key, case maps:get(rekor_public_key, Opts, undefined) of
+                                  undefined -> undefined;
+                                  P -> filename:absname(P, Root)
+                              end}],
+    maps:merge(Base, maps:from_list([{K, V} || {K, V} <- Log, V =/= undefined])).
 
 annotation_map(M) when is_map(M) -> annotation_map(maps:to_list(M));
 annotation_map(L) when is_list(L) ->
@@ -277,6 +336,18 @@ format_error(no_tags) ->
 format_error({bad_option, annotations, V}) ->
     f("{ocisign, [{annotations, ~p}]}: annotations must be a map or a list of {Key, Value} strings "
       "with non-empty keys", [V]);
+format_error({bad_rekor_url, V}) ->
+    f("{ocisign, [{rekor_url, ~p}]}: rekor_url must be an absolute http:// or https:// URL "
+      "without query or fragment, e.g. \"https://rekor.internal.example\"", [V]);
+format_error({bad_option, rekor_url, V}) ->
+    f("{ocisign, [{rekor_url, ~p}]}: rekor_url must be a non-empty string (an http:// or https:// URL)",
+      [V]);
+format_error({rekor_public_key_missing, Path}) ->
+    f("{ocisign, [{rekor_public_key, _}]}: the log's public key file ~ts does not exist "
+      "(a relative path is relative to the project root)", [Path]);
+format_error({bad_option, rekor_public_key, V}) ->
+    f("{ocisign, [{rekor_public_key, ~p}]}: rekor_public_key must be a non-empty string, the path of "
+      "the log's PEM public key (relative to the project root)", [V]);
 format_error({bad_option, K, V}) ->
     f("{ocisign, [{~p, ~p}]} is not valid: recursive and allow_insecure_registry take true|false, "
       "timeout_ms a positive integer, bin a path, on_error fail|warn", [K, V]);

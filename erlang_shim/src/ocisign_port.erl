@@ -32,10 +32,10 @@
 -export([open/0, open/1, close/1, close/2,
          sign/1, sign_once/2, sign/2, sign/3,
          verify/2, verify/3, version/1, version/2, public_key/2,
-         os_pid/1, format_error/1]).
+         os_pid/1, format_error/1, is_http_url/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -ifdef(TEST).
--export([reply_to_result/1]).
+-export([reply_to_result/1, sign_fields/1, verify_fields/1]).
 -endif.
 
 -define(PROTOCOL, 1).
@@ -136,7 +136,9 @@ sign_once(Request, OpenOpts) ->
     end.
 
 %% @doc Request keys: reference (required), digest, sign_key, annotations
-%% (map or proplist), recursive, allow_insecure_registry, timeout_ms. The
+%% (map or proplist), recursive, allow_insecure_registry, timeout_ms,
+%% rekor_url (record each signature in that Rekor log before pushing it),
+%% rekor_public_key (PEM file of the log's key; send an absolute path). The
 %% reply is awaited for timeout_ms plus 5 s; without timeout_ms, for the
 %% program's default of 300000 ms plus 5 s (so pass timeout_ms when an
 %% OCISIGN_CONFIG file sets a longer default).
@@ -153,12 +155,14 @@ sign(Pid, Request, CallTimeout) ->
 
 %% @doc Request keys are passed to the Go program as they are (atom keys,
 %% strings as binaries); see docs/port-protocol.md for the verify fields.
+%% The transparency log ones are checked here: require_tlog (boolean),
+%% rekor_url (http(s) URL), rekor_public_key (path).
 -spec verify(pid(), request()) -> {ok, result()} | {error, reason()}.
 verify(Pid, Request) -> verify(Pid, Request, default).
 
 -spec verify(pid(), request(), pos_integer() | default) -> {ok, result()} | {error, reason()}.
 verify(Pid, Request, CallTimeout) ->
-    case plain_fields(Request) of
+    case verify_fields(Request) of
         {ok, Fields} -> request(Pid, <<"verify">>, Fields, deadline(Request, CallTimeout));
         Error -> Error
     end.
@@ -229,9 +233,53 @@ sign_field(timeout_ms, V, Acc) when is_integer(V), V > 0 ->
     Acc#{<<"timeout_ms">> => V};
 sign_field(timeout_ms, V, _) ->
     bad_field("timeout_ms must be a positive integer, got ~p", [V]);
+sign_field(K, V, Acc) when K =:= rekor_url; K =:= rekor_public_key ->
+    tlog_field(K, V, Acc);
 sign_field(K, _, _) ->
     bad_field("unknown field ~p in a sign request (known: reference, digest, sign_key, "
-              "annotations, recursive, allow_insecure_registry, timeout_ms)", [K]).
+              "annotations, recursive, allow_insecure_registry, timeout_ms, rekor_url, "
+              "rekor_public_key)", [K]).
+
+%% Transparency log fields, shared by sign and verify.
+tlog_field(rekor_url, V, Acc) ->
+    Url = nonempty_string(rekor_url, V),
+    case is_http_url(Url) of
+        true -> Acc#{<<"rekor_url">> => Url};
+        false -> bad_field("rekor_url must be an absolute http:// or https:// URL without query "
+                           "or fragment, got ~p", [V])
+    end;
+tlog_field(rekor_public_key, V, Acc) ->
+    Acc#{<<"rekor_public_key">> => nonempty_string(rekor_public_key, V)};
+tlog_field(require_tlog, V, Acc) when is_boolean(V) ->
+    Acc#{<<"require_tlog">> => V};
+tlog_field(require_tlog, V, _) ->
+    bad_field("require_tlog must be true or false, got ~p", [V]).
+
+%% @doc The rule of the Go side (port/request.go, tlog.New) for a Rekor URL:
+%% absolute http:// or https:// with a host, no query, no fragment.
+-spec is_http_url(string() | binary()) -> boolean().
+is_http_url(Url) ->
+    case catch uri_string:parse(Url) of
+        #{scheme := Scheme, host := Host} = U when Host =/= "", Host =/= <<>> ->
+            lists:member(string:lowercase(Scheme), ["http", "https", <<"http">>, <<"https">>])
+                andalso not maps:is_key(query, U) andalso not maps:is_key(fragment, U);
+        _ ->
+            false
+    end.
+
+verify_fields(Request) when is_map(Request) ->
+    try
+        Tlog = maps:with([require_tlog, rekor_url, rekor_public_key], Request),
+        TlogFields = maps:fold(fun tlog_field/3, #{}, Tlog),
+        case plain_fields(maps:without(maps:keys(Tlog), Request)) of
+            {ok, Fields} -> {ok, maps:merge(Fields, TlogFields)};
+            Error -> Error
+        end
+    catch
+        throw:{bad_field, Msg} -> {error, {invalid_request, Msg}}
+    end;
+verify_fields(_) ->
+    {error, {invalid_request, <<"a request must be a map">>}}.
 
 plain_fields(Request) when is_map(Request) ->
     try

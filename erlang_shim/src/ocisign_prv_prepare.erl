@@ -49,26 +49,39 @@ take_key(State) ->
             {ok, State3}
     end.
 
-%% A missing program is found before ocibuild pushes anything, so the
-%% command fails without leaving an unsigned image behind.
+%% A missing program or log key file is found before ocibuild pushes
+%% anything, so the command fails without leaving an unsigned image behind.
 check_program(State, undefined) ->
     {ok, State};
 check_program(State, _Push) ->
     case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
-        {ok, #{bin := Bin, on_error := OnError}, _} ->
-            case ocisign_bin:find(#{bin => Bin}) of
-                {ok, _} ->
+        {ok, #{bin := Bin, on_error := OnError} = Opts, _} ->
+            Checked = case ocisign_bin:find(#{bin => Bin}) of
+                          {ok, _} -> check_log_key(Opts, rebar_dir:root_dir(State));
+                          {error, Reason} -> {error, {port, Reason}}
+                      end,
+            case Checked of
+                ok ->
                     {ok, State};
-                {error, Reason} when OnError =:= warn ->
-                    rebar_api:warn("ocisign: ~ts~nThe image will be pushed but NOT signed "
-                                   "({ocisign, [{on_error, warn}]}).", [ocisign_bin:format_error(Reason)]),
+                {error, Why} when OnError =:= warn ->
+                    rebar_api:warn("~ts~nThe image will be pushed but NOT signed "
+                                   "({ocisign, [{on_error, warn}]}).", [ocisign_prv_sign:format_error(Why)]),
                     {ok, State};
-                {error, Reason} ->
-                    {error, {ocisign_prv_sign, {port, Reason}}}
+                {error, Why} ->
+                    {error, {ocisign_prv_sign, Why}}
             end;
         {error, Reason} ->
             {error, {ocisign_prv_sign, {config, Reason}}}
     end.
+
+check_log_key(#{rekor_public_key := Path}, Root) when Path =/= undefined ->
+    Abs = filename:absname(Path, Root),
+    case filelib:is_regular(Abs) of
+        true -> ok;
+        false -> {error, {config, {rekor_public_key_missing, Abs}}}
+    end;
+check_log_key(_Opts, _Root) ->
+    ok.
 
 format_error(Reason) ->
     io_lib:format("~p", [Reason]).

@@ -11,8 +11,6 @@
 
 -export([init/1, do/1, format_error/1, run/2]).
 
--define(DEFAULT_TIMEOUT_MS, 300000).
-
 init(State) ->
     Provider = providers:create([
         {name, sign},
@@ -93,15 +91,18 @@ sign_pushed(State, Prepared, Mode, Opts) ->
                     Tags = ocisign_config:tags(Args, OciConfig),
                     case ocisign_config:references(list_to_binary(Push), Tags, Release) of
                         {ok, Refs} ->
-                            KeyAbs = filename:absname(KeyPath, rebar_dir:root_dir(State)),
-                            sign_refs(Refs, KeyAbs, Opts);
+                            Root = rebar_dir:root_dir(State),
+                            KeyAbs = filename:absname(KeyPath, Root),
+                            Requests = [ocisign_config:sign_request(Ref, KeyAbs, Opts, Root)
+                                        || Ref <- Refs],
+                            sign_refs(Requests, Opts);
                         {error, Reason} ->
                             {error, {config, Reason}}
                     end
             end
     end.
 
-sign_refs(Refs, Key, Opts) ->
+sign_refs(Requests, Opts) ->
     PortOpts = case maps:get(bin, Opts) of
                    undefined -> #{};
                    Bin -> #{bin => Bin}
@@ -109,7 +110,7 @@ sign_refs(Refs, Key, Opts) ->
     case ocisign_port:open(PortOpts) of
         {ok, Pid} ->
             try
-                sign_each(Pid, Refs, Key, Opts)
+                sign_each(Pid, Requests)
             after
                 ocisign_port:close(Pid)
             end;
@@ -117,21 +118,14 @@ sign_refs(Refs, Key, Opts) ->
             {error, {port, Reason}}
     end.
 
-sign_each(_Pid, [], _Key, _Opts) ->
+sign_each(_Pid, []) ->
     ok;
-sign_each(Pid, [Ref | Rest], Key, Opts) ->
-    %% timeout_ms is always sent so that the program's deadline (which an
-    %% OCISIGN_CONFIG file could otherwise change) and ours agree.
-    Request = #{reference => Ref,
-                sign_key => Key,
-                recursive => maps:get(recursive, Opts),
-                annotations => maps:get(annotations, Opts),
-                allow_insecure_registry => maps:get(allow_insecure_registry, Opts),
-                timeout_ms => case maps:get(timeout_ms, Opts) of
-                                  undefined -> ?DEFAULT_TIMEOUT_MS;
-                                  T -> T
-                              end},
-    rebar_api:info("ocisign: signing ~ts", [Ref]),
+sign_each(Pid, [#{reference := Ref} = Request | Rest]) ->
+    case Request of
+        #{rekor_url := Log} -> rebar_api:info("ocisign: signing ~ts, recording it in the transparency "
+                                              "log ~ts", [Ref, Log]);
+        _ -> rebar_api:info("ocisign: signing ~ts", [Ref])
+    end,
     case ocisign_port:sign(Pid, Request) of
         {ok, #{signed := Signed} = Result} ->
             lists:foreach(fun print_signed/1, Signed),
@@ -139,7 +133,7 @@ sign_each(Pid, [Ref | Rest], Key, Opts) ->
                 <<>> -> ok;
                 Warning -> rebar_api:warn("ocisign: ~ts", [Warning])
             end,
-            sign_each(Pid, Rest, Key, Opts);
+            sign_each(Pid, Rest);
         {ok, Other} ->
             {error, {sign, Ref, {protocol_error, {bad_reply, Other}}}};
         {error, Reason} ->
@@ -151,7 +145,12 @@ print_signed(#{digest := Digest, signature_ref := SigRef} = Entry) ->
                true -> " (already signed with this key)";
                _ -> ""
            end,
-    rebar_api:console("Signed: ~ts -> ~ts~ts", [Digest, SigRef, Note]);
+    Log = case Entry of
+              #{log_index := Index, log_uuid := Uuid} when is_integer(Index), is_binary(Uuid) ->
+                  io_lib:format(" (transparency log index ~b, entry ~ts)", [Index, Uuid]);
+              _ -> ""
+          end,
+    rebar_api:console("Signed: ~ts -> ~ts~ts~ts", [Digest, SigRef, Note, Log]);
 print_signed(Other) ->
     rebar_api:console("Signed: ~p", [Other]).
 

@@ -2,7 +2,8 @@
 -include_lib("eunit/include/eunit.hrl").
 
 -import(ocisign_config, [sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
-                         parse_push_destination/1, extract_repo_path/1, parse_tag/1, options/1]).
+                         parse_push_destination/1, extract_repo_path/1, parse_tag/1, options/1,
+                         sign_request/4]).
 
 %% --sign-key > OCIBUILD_SIGN_KEY > {ocibuild, [{sign_key, _}]}
 sign_key_test_() ->
@@ -95,7 +96,8 @@ references_test_() ->
 
 options_test_() ->
     Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
-                 timeout_ms => undefined, bin => undefined, on_error => fail},
+                 timeout_ms => undefined, bin => undefined, on_error => fail,
+                 rekor_url => undefined, rekor_public_key => undefined},
     [?_assertEqual({ok, Defaults, []}, options([])),
      ?_assertEqual({ok, Defaults#{recursive => false, on_error => warn, timeout_ms => 1000,
                                   bin => "/x/ocisign", allow_insecure_registry => true,
@@ -113,7 +115,92 @@ options_test_() ->
      ?_assertMatch({error, {bad_option, annotations, _}}, options([{annotations, [bad]}])),
      ?_assertMatch({error, {bad_option, annotations, _}}, options([{annotations, 42}])),
      ?_assertMatch({error, {bad_option, bin, _}}, options([{bin, 42}])),
+     %% rebar3 puts a profile's entries ahead of the base config's and keeps
+     %% both (rebar_opts:merge_opts/3): the first one wins.
+     ?_assertEqual({ok, Defaults#{recursive => false, rekor_public_key => "keys/p.pub",
+                                  rekor_url => <<"http://x.example">>}, []},
+                   options([{recursive, false}, {rekor_public_key, "keys/p.pub"}, {recursive, true},
+                            {rekor_public_key, "base.pub"}, {rekor_url, "http://x.example"}])),
+     ?_assertMatch({error, {bad_rekor_url, "r.example"}},
+                   options([{rekor_url, "r.example"}, {rekor_url, "https://ok.example"}])),
      ?_assert(is_list(ocisign_config:format_error({bad_option, on_error, ignore})))].
+
+%% {rekor_url, _} and {rekor_public_key, _}: the Go config's semantics (an
+%% http(s) URL; a path, relative to the project root); bad values are errors,
+%% never silently ignored (a typo would otherwise sign without the log).
+rekor_options_test_() ->
+    Url = fun(V) -> case options([{rekor_url, V}]) of
+                        {ok, #{rekor_url := U}, []} -> {ok, U};
+                        {error, _} = E -> E
+                    end
+          end,
+    Key = fun(V) -> case options([{rekor_public_key, V}]) of
+                        {ok, #{rekor_public_key := K}, []} -> {ok, K};
+                        {error, _} = E -> E
+                    end
+          end,
+    [?_assertEqual({ok, <<"https://rekor.internal.example">>}, Url("https://rekor.internal.example")),
+     ?_assertEqual({ok, <<"http://127.0.0.1:3000/">>}, Url(<<"http://127.0.0.1:3000/">>)),
+     ?_assertEqual({ok, <<"https://rekor.sigstore.dev">>}, Url("https://rekor.sigstore.dev")),
+     ?_assertEqual({ok, <<"HTTPS://rekor.example">>}, Url("HTTPS://rekor.example")),
+     ?_assertEqual({error, {bad_rekor_url, "rekor.sigstore.dev"}}, Url("rekor.sigstore.dev")),
+     ?_assertEqual({error, {bad_rekor_url, "ftp://rekor.example"}}, Url("ftp://rekor.example")),
+     ?_assertEqual({error, {bad_rekor_url, "file:///tmp/x"}}, Url("file:///tmp/x")),
+     ?_assertEqual({error, {bad_rekor_url, "http://"}}, Url("http://")),
+     ?_assertEqual({error, {bad_rekor_url, "https://r.example?x=1"}}, Url("https://r.example?x=1")),
+     ?_assertEqual({error, {bad_rekor_url, "https://r.example#f"}}, Url("https://r.example#f")),
+     ?_assertEqual({error, {bad_rekor_url, "http://exa mple.com"}}, Url("http://exa mple.com")),
+     ?_assertEqual({error, {bad_option, rekor_url, ""}}, Url("")),
+     ?_assertEqual({error, {bad_option, rekor_url, <<>>}}, Url(<<>>)),
+     ?_assertEqual({error, {bad_option, rekor_url, true}}, Url(true)),
+     ?_assertEqual({error, {bad_option, rekor_url, undefined}}, Url(undefined)),
+     ?_assertEqual({error, {bad_option, rekor_url, 3000}}, Url(3000)),
+     ?_assertEqual({error, {bad_option, rekor_url, [bad]}}, Url([bad])),
+     ?_assertEqual({ok, "rekor.pub"}, Key("rekor.pub")),
+     ?_assertEqual({ok, "/etc/rekor.pub"}, Key(<<"/etc/rekor.pub">>)),
+     ?_assertEqual({error, {bad_option, rekor_public_key, ""}}, Key("")),
+     ?_assertEqual({error, {bad_option, rekor_public_key, 'rekor.pub'}}, Key('rekor.pub')),
+     ?_assertEqual({error, {bad_option, rekor_public_key, 1}}, Key(1)),
+     %% The messages say what is wrong and what is expected.
+     ?_assertMatch("{ocisign, [{rekor_url, \"rekor.sigstore.dev\"}]}: rekor_url must be an absolute http:// "
+                   "or https:// URL" ++ _,
+                   ocisign_config:format_error({bad_rekor_url, "rekor.sigstore.dev"})),
+     ?_assertMatch("{ocisign, [{rekor_url, true}]}: rekor_url must be a non-empty string" ++ _,
+                   ocisign_config:format_error({bad_option, rekor_url, true})),
+     ?_assertMatch("{ocisign, [{rekor_public_key, 1}]}: rekor_public_key must be a non-empty string, the path "
+                   "of the log's PEM public key (relative to the project root)",
+                   ocisign_config:format_error({bad_option, rekor_public_key, 1})),
+     ?_assertEqual("{ocisign, [{rekor_public_key, _}]}: the log's public key file /p/rekor.pub does not exist "
+                   "(a relative path is relative to the project root)",
+                   ocisign_config:format_error({rekor_public_key_missing, "/p/rekor.pub"}))].
+
+%% The sign request built from the options: log fields only when configured,
+%% the log key made absolute against the project root.
+sign_request_test_() ->
+    {ok, Plain, []} = options([]),
+    {ok, Logged, []} = options([{rekor_url, "https://rekor.internal.example"},
+                                {rekor_public_key, "keys/rekor.pub"}, {timeout_ms, 9000},
+                                {recursive, false}]),
+    {ok, AbsKey, []} = options([{rekor_url, <<"http://127.0.0.1:1">>},
+                                {rekor_public_key, "/etc/rekor.pub"}]),
+    {ok, UrlOnly, []} = options([{rekor_url, "http://127.0.0.1:1"}]),
+    Base = #{reference => <<"r.example/a:1">>, sign_key => "/p/cosign.key", recursive => true,
+             annotations => #{}, allow_insecure_registry => false, timeout_ms => 300000},
+    R = fun(Opts) -> sign_request(<<"r.example/a:1">>, "/p/cosign.key", Opts, "/p") end,
+    [?_assertEqual(Base, R(Plain)),
+     ?_assertEqual(Base#{rekor_url => <<"https://rekor.internal.example">>,
+                         rekor_public_key => "/p/keys/rekor.pub", timeout_ms => 9000, recursive => false},
+                   R(Logged)),
+     ?_assertEqual(Base#{rekor_url => <<"http://127.0.0.1:1">>, rekor_public_key => "/etc/rekor.pub"},
+                   R(AbsKey)),
+     ?_assertEqual(Base#{rekor_url => <<"http://127.0.0.1:1">>}, R(UrlOnly)),
+     %% What ocisign_port sends for it: the protocol's field names.
+     ?_assertEqual({ok, #{<<"reference">> => <<"r.example/a:1">>, <<"sign_key">> => <<"/p/cosign.key">>,
+                          <<"recursive">> => false, <<"annotations">> => #{},
+                          <<"allow_insecure_registry">> => false, <<"timeout_ms">> => 9000,
+                          <<"rekor_url">> => <<"https://rekor.internal.example">>,
+                          <<"rekor_public_key">> => <<"/p/keys/rekor.pub">>}},
+                   ocisign_port:sign_fields(R(Logged)))].
 
 %% rebar.config.example at the repository root stays valid: it parses, and
 %% every {ocisign, [...]} option in it is known and accepted.
@@ -126,7 +213,24 @@ example_config_test() ->
            end,
     {ok, Terms} = file:consult(Path),
     {ocisign, Opts} = lists:keyfind(ocisign, 1, Terms),
-    ?assertMatch({ok, #{recursive := true, on_error := fail}, []}, options(Opts)),
+    ?assertMatch({ok, #{recursive := true, on_error := fail, rekor_url := undefined,
+                        rekor_public_key := undefined}, []}, options(Opts)),
+    %% The log options are there, commented out: uploading is opt-in. Once
+    %% uncommented they are valid.
+    {ok, Text} = file:read_file(Path),
+    Commented = [L || L <- binary:split(Text, <<"\n">>, [global]),
+                      binary:match(L, [<<"{rekor_url,">>, <<"{rekor_public_key,">>]) =/= nomatch],
+    ?assertMatch([_, _], Commented),
+    ?assertEqual([], [L || L <- Commented, not lists:prefix("%%", string:trim(binary_to_list(L)))]),
+    Uncommented = [begin
+                       {Start, _} = binary:match(L, <<"{">>),
+                       Term = binary:part(L, Start, byte_size(L) - Start),
+                       {ok, Toks, _} = erl_scan:string(unicode:characters_to_list(Term) ++ "."),
+                       {ok, T} = erl_parse:parse_term(Toks),
+                       T
+                   end || L <- Commented],
+    ?assertMatch({ok, #{rekor_url := <<"https://", _/binary>>, rekor_public_key := [_ | _]}, []},
+                 options(Uncommented)),
     {ocibuild, Oci} = lists:keyfind(ocibuild, 1, Terms),
     ?assertEqual({ok, config, "cosign.key"}, sign_key([], Oci, false)),
     {project_plugins, Plugins} = lists:keyfind(project_plugins, 1, Terms),

@@ -23,6 +23,53 @@ request_validation_test_() ->
      ?_assertEqual(ok, ocisign_port:close(Nobody)),
      ?_assertEqual({error, closed}, ocisign_port:os_pid(Nobody))].
 
+%% The transparency log fields: sign takes rekor_url and rekor_public_key,
+%% verify also require_tlog; types and the URL are checked before sending.
+tlog_fields_test_() ->
+    Nobody = spawn(fun() -> ok end),
+    S = fun(Req) -> ocisign_port:sign_fields(Req#{reference => "r/x:1"}) end,
+    V = fun(Req) -> ocisign_port:verify_fields(Req#{reference => "r/x:1", public_key => "k.pub"}) end,
+    [?_assertEqual({ok, #{<<"reference">> => <<"r/x:1">>, <<"rekor_url">> => <<"http://127.0.0.1:3000">>,
+                          <<"rekor_public_key">> => <<"/k/rekor.pub">>}},
+                   S(#{rekor_url => "http://127.0.0.1:3000", rekor_public_key => <<"/k/rekor.pub">>})),
+     ?_assertMatch({error, {invalid_request, <<"rekor_url must be an absolute http:// or https:// URL", _/binary>>}},
+                   S(#{rekor_url => "rekor.sigstore.dev"})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{rekor_url => "https://r.example?q=1"})),
+     ?_assertMatch({error, {invalid_request, <<"rekor_url must not be empty">>}}, S(#{rekor_url => ""})),
+     ?_assertMatch({error, {invalid_request, <<"rekor_url must be a string, got 42">>}}, S(#{rekor_url => 42})),
+     ?_assertMatch({error, {invalid_request, <<"rekor_public_key must not be empty">>}},
+                   S(#{rekor_public_key => <<>>})),
+     %% require_tlog is a verify field only.
+     ?_assertMatch({error, {invalid_request, <<"unknown field require_tlog", _/binary>>}},
+                   S(#{require_tlog => true})),
+     ?_assertEqual({ok, #{<<"reference">> => <<"r/x:1">>, <<"public_key">> => <<"k.pub">>,
+                          <<"require_tlog">> => true, <<"rekor_url">> => <<"https://rekor.example">>,
+                          <<"rekor_public_key">> => <<"rekor.pub">>}},
+                   V(#{require_tlog => true, rekor_url => <<"https://rekor.example">>,
+                       rekor_public_key => "rekor.pub"})),
+     ?_assertEqual({ok, #{<<"reference">> => <<"r/x:1">>, <<"public_key">> => <<"k.pub">>,
+                          <<"require_tlog">> => false}},
+                   V(#{require_tlog => false})),
+     ?_assertMatch({error, {invalid_request, <<"require_tlog must be true or false, got \"yes\"">>}},
+                   V(#{require_tlog => "yes"})),
+     ?_assertMatch({error, {invalid_request, _}}, V(#{rekor_url => "ftp://rekor.example"})),
+     ?_assertMatch({error, {invalid_request, _}}, V(#{rekor_public_key => 7})),
+     %% Through the API: refused before sending, a valid request reaches the
+     %% (dead) port.
+     ?_assertMatch({error, {invalid_request, _}},
+                   ocisign_port:verify(Nobody, #{reference => "r/x:1", public_key => "k", require_tlog => 1})),
+     ?_assertEqual({error, closed},
+                   ocisign_port:verify(Nobody, #{reference => "r/x:1", public_key => "k", require_tlog => true,
+                                                 rekor_public_key => "rekor.pub"})),
+     ?_assertEqual({error, closed},
+                   ocisign_port:sign(Nobody, #{reference => "r/x:1", rekor_url => "https://rekor.example",
+                                               rekor_public_key => "rekor.pub"})),
+     ?_assertEqual(true, ocisign_port:is_http_url(<<"https://rekor.sigstore.dev">>)),
+     ?_assertEqual(true, ocisign_port:is_http_url("http://[::1]:3000/")),
+     ?_assertEqual(false, ocisign_port:is_http_url("http:///path")),
+     ?_assertEqual(false, ocisign_port:is_http_url("mailto:x@example.com")),
+     ?_assertEqual(false, ocisign_port:is_http_url(<<255, 0>>))].
+
 open_without_binary_test() ->
     Old = os:getenv("OCISIGN_BIN"),
     os:putenv("OCISIGN_BIN", "/nonexistent/ocisign"),
