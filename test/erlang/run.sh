@@ -319,6 +319,58 @@ else
     fail "rebar3 ocisign sign without a key: exit 1 with a clear message (status $STATUS)" "$OUT"
 fi
 
+# --- transparency log: {rekor_url, _} and {rekor_public_key, _} ----------------
+# The real log is tested in test/rekor (OCISIGN_REKOR_E2E); here the options
+# must reach the program: a log on a closed port fails the signing with
+# tlog_error and no .sig is pushed without the log entry. The log key is a
+# P-256 PUBLIC KEY file, relative to the project root (cosign.pub will do:
+# it is never used, the upload fails first). Profiles override the options:
+# tlogkey names a missing key file, tlogbad a URL that is not http(s); both
+# are refused before ocibuild pushes anything.
+CLOSED=$(erl -noshell -eval '{ok, S} = gen_tcp:listen(0, [{ip, {127,0,0,1}}]), {ok, P} = inet:port(S), io:format("~b", [P]), halt().')
+PT=$TMP/proj_tlog
+project "$PT" "[ocibuild, ocisign]"
+cp "$PUB" "$PT/rekor.pub"
+sed -i "s|^{ocisign, \[{annotations, \(.*\)}\]}\.\$|{ocisign, [{annotations, \1}, {rekor_url, \"http://127.0.0.1:$CLOSED\"}, {rekor_public_key, \"rekor.pub\"}]}.|" "$PT/rebar.config"
+sed -i "s|^{profiles, \[\$|{profiles, [\n    {tlogkey, [{ocisign, [{rekor_public_key, \"keys/missing.pub\"}]}]},\n    {tlogbad, [{ocisign, [{rekor_url, \"rekor.example\"}]}]},|" "$PT/rebar.config"
+if ! grep -q "{rekor_url, \"http://127.0.0.1:$CLOSED\"}, {rekor_public_key, \"rekor.pub\"}" "$PT/rebar.config" ||
+    ! grep -q "^    {tlogbad, " "$PT/rebar.config"; then
+    fail "transparency log fixture (sed on rebar.config)" "$(cat "$PT/rebar.config")"
+else
+    in_project "$PT" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:tlog
+    digest=$("$TMP/pushimage" sigs "$REG/ns/app:tlog" 2>&1 | awk 'NR == 1 {print $1}')
+    sig=$REG/ns/app:sha256-${digest#sha256:}.sig
+    "$TMP/pushimage" exists "$sig" >/dev/null 2>&1
+    code=$?
+    if [ "$STATUS" -eq 1 ] && grep -q "signing $REG/ns/app:tlog failed: .*127.0.0.1:$CLOSED.*(tlog_error)" <<<"$OUT" &&
+        grep -q "recording it in the transparency log http://127.0.0.1:$CLOSED" <<<"$OUT" &&
+        [ "${digest#sha256:}" != "$digest" ] && [ "$code" = 3 ]; then
+        pass "{rekor_url, closed port}: exit 1 with tlog_error, no .sig pushed"
+    else
+        fail "{rekor_url, closed port}: exit 1 with tlog_error, no .sig pushed (status $STATUS, digest '$digest', exists $sig: $code)" "$OUT"
+    fi
+
+    in_project "$PT" rebar3 as tlogkey ocibuild --push "$REG/ns" --sign-key cosign.key -t app:tlogkey
+    "$TMP/pushimage" exists "$REG/ns/app:tlogkey" >/dev/null 2>&1
+    code=$?
+    if [ "$STATUS" -eq 1 ] && grep -q "the log's public key file $PT/keys/missing.pub does not exist" <<<"$OUT" &&
+        [ "$code" = 3 ]; then
+        pass "{rekor_public_key, missing}: exit 1 naming the project-relative path, before the push"
+    else
+        fail "{rekor_public_key, missing}: exit 1 naming the project-relative path, before the push (status $STATUS, exists: $code)" "$OUT"
+    fi
+
+    in_project "$PT" rebar3 as tlogbad ocibuild --push "$REG/ns" --sign-key cosign.key -t app:tlogbad
+    "$TMP/pushimage" exists "$REG/ns/app:tlogbad" >/dev/null 2>&1
+    code=$?
+    if [ "$STATUS" -eq 1 ] && grep -q 'rekor_url must be an absolute http:// or https:// URL' <<<"$OUT" &&
+        [ "$code" = 3 ]; then
+        pass "{rekor_url, \"rekor.example\"}: exit 1 with a clear message, before the push"
+    else
+        fail "{rekor_url, \"rekor.example\"}: exit 1 with a clear message, before the push (status $STATUS, exists: $code)" "$OUT"
+    fi
+fi
+
 # Wrong plugin order: with _checkouts (and on a first build) ocibuild's code
 # is not loaded yet when ocisign initialises, so the hook cannot attach:
 # ocisign says so, and `rebar3 ocisign build` (prepare as a dependency, ahead
