@@ -28,6 +28,10 @@ unset OCISIGN_BIN OCIBUILD_SIGN_KEY OCISIGN_CONFIG
 PASSED=0
 FAILED=0
 TMP=$(mktemp -d /tmp/ocisign-erlang-test.XXXXXX)
+# cosign must never reach public Sigstore services: a dead proxy for
+# everything but loopback, and a private TUF root and home.
+export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
+export TUF_ROOT="$TMP/tuf" SIGSTORE_NO_CACHE=1
 REGISTRY_PID=
 
 # The plugin is tested from a copy, so that runs in parallel do not share a

@@ -354,7 +354,9 @@ func runCosign(t *testing.T, bin, rekorKey string, args ...string) (string, erro
 	cmd.Env = append(os.Environ(),
 		"SIGSTORE_REKOR_PUBLIC_KEY="+rekorKey,
 		"HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"),
-		"SIGSTORE_NO_CACHE=true")
+		"SIGSTORE_NO_CACHE=true",
+		// Nothing but loopback: a dead proxy for everything else.
+		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1,localhost")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
