@@ -133,17 +133,22 @@ func (p *Port) Close() error {
 // Pid is the port process id.
 func (p *Port) Pid() int { return p.Cmd.Process.Pid }
 
-// PeakRSSKiB reads VmHWM of a running process.
-func PeakRSSKiB(pid int) (int, error) {
+// PeakRSSKiB reads VmHWM (peak resident set) of a running process.
+func PeakRSSKiB(pid int) (int, error) { return procStatusKiB(pid, "VmHWM") }
+
+// RSSKiB reads VmRSS (current resident set) of a running process.
+func RSSKiB(pid int) (int, error) { return procStatusKiB(pid, "VmRSS") }
+
+func procStatusKiB(pid int, field string) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		var kib int
-		if n, _ := fmt.Sscanf(string(line), "VmHWM: %d kB", &kib); n == 1 {
+		if n, _ := fmt.Sscanf(string(line), field+": %d kB", &kib); n == 1 {
 			return kib, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
