@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"github.com/ocisign/ocisign/signing"
@@ -53,7 +54,12 @@ func (c *keyCache) get(path string) (*signing.Signer, error) {
 	}
 	c.mu.Unlock()
 
-	e.once.Do(func() { e.signer, e.err = c.load(abs) })
+	e.once.Do(func() {
+		e.signer, e.err = c.load(abs)
+		// scrypt's 64 MiB buffer is garbage now, but it set the GC's heap
+		// goal to twice that for the life of the port: collect it once.
+		debug.FreeOSMemory()
+	})
 	if e.err != nil && !deterministicKeyError(e.err) {
 		c.mu.Lock()
 		if c.entries[abs] == e {
