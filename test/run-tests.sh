@@ -19,6 +19,9 @@ export OCISIGN_COSIGN_V2="${OCISIGN_COSIGN_V2:-$tools_dir/cosign-v2.6.5}"
 export OCISIGN_COSIGN_V3="${OCISIGN_COSIGN_V3:-$tools_dir/cosign-v3.1.3}"
 export OCISIGN_REGISTRY_BIN="${OCISIGN_REGISTRY_BIN:-/usr/bin/docker-registry}"
 export OCISIGN_E2E=1
+# The transparency-log tests run a real local Rekor (MariaDB + Trillian +
+# rekor-server; test/rekor/install.sh installs and builds them).
+export OCISIGN_REKOR_E2E=1
 export OCISIGN_BIN="$root/bin/ocisign"
 
 run_start=$SECONDS
@@ -103,6 +106,9 @@ build_tools() {
 	test/tools/build.sh && echo "cosign: $OCISIGN_COSIGN_V2, $OCISIGN_COSIGN_V3"
 }
 
+# MariaDB from Debian, Trillian and rekor-server built once into the tools cache.
+rekor_tools() { test/rekor/install.sh; }
+
 # ---------------------------------------------------------------- tests
 
 go_vet() { go vet ./...; }
@@ -148,6 +154,7 @@ step "go toolchain" find_go
 ((${#failed[@]})) && summary_and_exit
 step "debian packages" install_packages
 step "cosign builds" build_tools
+step "rekor tools" rekor_tools
 # Without the tools the tests below would only fail on set-up.
 ((${#failed[@]})) && summary_and_exit
 step "go vet" go_vet

@@ -66,14 +66,6 @@ build_tool() {
 	echo "build.sh: built $dest in $((SECONDS - start))s"
 }
 
-# Hook for the transparency-log tests (a later issue): test/tools/build-rekor.sh
-# builds rekor-server and trillian. It is opt-in until those tests exist.
-build_rekor_tools() {
-	if [[ "${OCISIGN_WITH_REKOR:-0}" == 1 ]]; then
-		"$here/build-rekor.sh"
-	fi
-}
-
 failed=0
 if [[ "${OCISIGN_TOOLS_PARALLEL:-1}" == 1 ]]; then
 	pids=()
@@ -91,5 +83,4 @@ else
 		build_tool $tool || failed=1
 	done
 fi
-build_rekor_tools || failed=1
 exit "$failed"
