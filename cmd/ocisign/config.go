@@ -45,7 +45,7 @@ func configFlag() cli.Flag {
 // loadConfig reads the config named by --config / OCISIGN_CONFIG; no file
 // means the zero config. Unknown keys and bad values are errors.
 func loadConfig(c *cli.Context) (*fileConfig, error) {
-	path := c.String("config")
+	path := configPath(c)
 	if path == "" {
 		return &fileConfig{}, nil
 	}
@@ -62,6 +62,18 @@ func loadConfig(c *cli.Context) (*fileConfig, error) {
 		return nil, fmt.Errorf("config %s: larger than %d bytes; is this the right file?", path, maxConfigBytes)
 	}
 	return parseConfig(path, data)
+}
+
+// configPath finds --config wherever it was given: sign and verify accept it
+// after the command name too, and their own (unset) flag must not hide
+// `ocisign --config FILE sign …`.
+func configPath(c *cli.Context) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet("config") {
+			return ctx.String("config")
+		}
+	}
+	return c.String("config")
 }
 
 func parseConfig(path string, data []byte) (*fileConfig, error) {

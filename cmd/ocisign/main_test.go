@@ -54,6 +54,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"public-key without key", []string{"public-key"}, "public-key needs --key"},
 		{"version with args", []string{"version", "x"}, "version takes no arguments"},
 		{"missing config", []string{"sign", "--config", "/nonexistent/ocisign.yaml", "--key", "k", "img"}, "config /nonexistent/ocisign.yaml: no such file or directory"},
+		{"config before the command", []string{"--config", "/nonexistent/global.yaml", "sign", "--key", "k", "img"}, "config /nonexistent/global.yaml: no such file or directory"},
+		{"config before verify", []string{"--config", "/nonexistent/global.yaml", "verify", "--key", "k", "img"}, "config /nonexistent/global.yaml: no such file or directory"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
