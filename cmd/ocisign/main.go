@@ -88,6 +88,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
+// commandConfigFlag is --config after a command name. It has no
+// OCISIGN_CONFIG: the app-level flag reads that, so an explicit
+// `ocisign --config FILE sign` is not hidden by the variable (configPath).
+func commandConfigFlag() cli.Flag {
+	f := *configFlag().(*cli.StringFlag)
+	f.EnvVars = nil
+	return &f
+}
+
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return &usageError{msg: err.Error()}
 }

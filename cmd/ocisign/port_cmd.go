@@ -29,6 +29,7 @@ func portCommand() *cli.Command {
 				Value: port.DefaultMaxFrameBytes,
 				Usage: "refuse request frames larger than `N` bytes (with a frame_too_large reply)",
 			},
+			commandConfigFlag(),
 			&cli.IntFlag{
 				Name:  "max-concurrent",
 				Value: 16,

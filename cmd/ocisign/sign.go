@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,8 +28,40 @@ func signCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted PEM, PKCS#8, SEC1 or PKCS#1); default OCIBUILD_SIGN_KEY, then the config's sign_key"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for an index, also sign every child manifest, nested indexes too"},
 		}, append(signTlogFlags(), commonFlags()...)...),
-		Action: runSign,
+		Action: withJSONErrors(runSign),
 	}
+}
+
+// withJSONErrors keeps --output json's promise for every failure of the
+// action, usage errors included: one {"error": {...}} object on stdout, the
+// message on stderr, and the usual exit code.
+func withJSONErrors(action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		if err == nil || c.String("output") != "json" {
+			return err
+		}
+		var reported *reportedError
+		if errors.As(err, &reported) {
+			return err
+		}
+		code, retryable := registry.ErrorCode(err)
+		exit := exitFailed
+		var usage *usageError
+		if errors.As(err, &usage) {
+			code, retryable, exit = registry.CodeInvalidRequest, false, exitUsage
+		}
+		fmt.Fprintf(c.App.ErrWriter, "ocisign: %v\n", err)
+		_ = writeJSON(c.App.Writer, map[string]any{"error": jsonError{Code: code, Message: err.Error(), Retryable: retryable}})
+		return &reportedError{code: exit}
+	}
+}
+
+// jsonError is the error object of --output json.
+type jsonError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
 }
 
 // commonFlags are shared by sign and verify.
@@ -38,7 +71,7 @@ func commonFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "allow-insecure-registry", Usage: "allow plain HTTP to any registry (loopback registries never need it)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "bound the whole operation (default: the config's timeout, else 5m)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`text` or json"},
-		configFlag(),
+		commandConfigFlag(),
 	}
 }
 
@@ -69,7 +102,13 @@ func newOperation(c *cli.Context) (*operation, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	annotations, err := parseAnnotations(cfg.Annotations, c.StringSlice("annotations"))
+	// The config's annotations are what sign adds; verify requires only
+	// the -a it is given, so signatures without them still count.
+	var base map[string]string
+	if c.Command.Name == "sign" {
+		base = cfg.Annotations
+	}
+	annotations, err := parseAnnotations(base, c.StringSlice("annotations"))
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +195,7 @@ func (op *operation) fail(err error) error {
 	code, retryable := registry.ErrorCode(err)
 	fmt.Fprintf(op.stderr, "ocisign: %v\n", err)
 	if op.json {
-		_ = writeJSON(op.stdout, map[string]any{"error": map[string]any{
-			"code": code, "message": err.Error(), "retryable": retryable,
-		}})
+		_ = writeJSON(op.stdout, map[string]any{"error": jsonError{Code: code, Message: err.Error(), Retryable: retryable}})
 	}
 	return &reportedError{code: exitFailed}
 }

@@ -21,7 +21,7 @@ func verifyCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "public key `FILE` (PEM PUBLIC KEY or RSA PUBLIC KEY)"},
 		}, append(verifyTlogFlags(), commonFlags()...)...),
-		Action: runVerify,
+		Action: withJSONErrors(runVerify),
 	}
 }
 
@@ -52,24 +52,40 @@ func runVerify(c *cli.Context) error {
 		BundleCheck: check,
 		RequireTlog: c.Bool("require-tlog"),
 	})
-	if res != nil {
-		if op.json {
-			if werr := writeJSON(op.stdout, res); werr != nil {
-				return werr
-			}
-		} else {
-			printVerify(op, res)
+	if res == nil {
+		if err != nil {
+			return op.fail(err)
 		}
+		return nil
+	}
+	if !op.json {
+		printVerify(op, res)
+		if err != nil {
+			return op.fail(err)
+		}
+		return nil
+	}
+	// One object either way: the per-layer verdicts, plus "error" when no
+	// signature was valid, so JSON callers read one shape.
+	out := verifyOutput{VerifyResult: res}
+	if err != nil {
+		code, retryable := registry.ErrorCode(err)
+		out.Error = &jsonError{Code: code, Message: err.Error(), Retryable: retryable}
+		fmt.Fprintf(op.stderr, "ocisign: %v\n", err)
+	}
+	if werr := writeJSON(op.stdout, out); werr != nil {
+		return werr
 	}
 	if err != nil {
-		if res != nil && op.json {
-			// The result already went to stdout; the reason goes to stderr.
-			fmt.Fprintf(op.stderr, "ocisign: %v\n", err)
-			return &reportedError{code: exitFailed}
-		}
-		return op.fail(err)
+		return &reportedError{code: exitFailed}
 	}
 	return nil
+}
+
+// verifyOutput is verify's --output json object.
+type verifyOutput struct {
+	*registry.VerifyResult
+	Error *jsonError `json:"error,omitempty"`
 }
 
 func printVerify(op *operation, res *registry.VerifyResult) {
