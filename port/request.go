@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ocisign/ocisign/tlog"
 )
 
 // Protocol error codes; backend errors use registry.ErrorCode's codes.
@@ -135,7 +137,7 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 		req.timeout = p.timeoutMS("timeout_ms", maxTimeout)
 		req.rekorURL = p.str("rekor_url", false)
 		if req.rekorURL != "" && p.err == nil && !isHTTPURL(req.rekorURL) {
-			p.fail(`field "rekor_url" must be an absolute http:// or https:// URL, got %q`, req.rekorURL)
+			p.fail(`field "rekor_url" must be an absolute http:// or https:// URL, got %q`, tlog.RedactURL(req.rekorURL))
 		}
 		req.rekorPublicKey = p.str("rekor_public_key", false)
 		if req.op == "sign" {
