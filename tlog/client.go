@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ const (
 	ErrorCode = "tlog_error"
 
 	maxReplyBytes = 4 << 20 // an entry with its inclusion proof is a few KiB
+	// maxRetryAfter caps the wait a log's Retry-After can ask for, so a
+	// bad header cannot hold an upload for its whole deadline.
+	maxRetryAfter = 10 * time.Second
 	entriesPath   = "/api/v1/log/entries"
 	publicKeyPath = "/api/v1/log/publicKey"
 )
@@ -71,6 +75,8 @@ type Client struct {
 	timeout     time.Duration
 	maxAttempts int
 	userAgent   string
+	// sleep waits between attempts; tests replace it to see the waits.
+	sleep func(ctx context.Context, d time.Duration) error
 
 	mu   sync.Mutex
 	keys *signing.RekorKeys
@@ -82,14 +88,14 @@ type Client struct {
 func New(rawURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(rawURL), "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &registry.Error{Op: "transparency log", Ref: redactURL(rawURL), Code: registry.CodeInvalidRequest,
+		return nil, &registry.Error{Op: "transparency log", Ref: RedactURL(rawURL), Code: registry.CodeInvalidRequest,
 			Err: errors.New("the Rekor URL must be an absolute http:// or https:// URL")}
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, &registry.Error{Op: "transparency log", Ref: redactURL(rawURL), Code: registry.CodeInvalidRequest,
+		return nil, &registry.Error{Op: "transparency log", Ref: RedactURL(rawURL), Code: registry.CodeInvalidRequest,
 			Err: errors.New("the Rekor URL must not have a query or fragment")}
 	}
-	c := &Client{base: u, name: redactURL(u.String()), http: opts.HTTPClient, timeout: opts.Timeout,
+	c := &Client{base: u, name: RedactURL(u.String()), http: opts.HTTPClient, timeout: opts.Timeout,
 		maxAttempts: opts.MaxAttempts, userAgent: opts.UserAgent}
 	if c.http == nil {
 		c.http = &http.Client{Transport: http.DefaultTransport}
@@ -103,6 +109,7 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if c.userAgent == "" {
 		c.userAgent = "ocisign"
 	}
+	c.sleep = sleepCtx
 	keys, err := TrustedKeys(opts.PublicKey, opts.PublicKeyFile)
 	if err != nil {
 		return nil, err
@@ -327,9 +334,10 @@ func BundleCheck(v *signing.Verifier, keys *signing.RekorKeys) func(bundleJSON s
 }
 
 type reply struct {
-	status   int
-	body     []byte
-	location string
+	status     int
+	body       []byte
+	location   string
+	retryAfter string
 }
 
 // statusError is an unexpected HTTP status from the log.
@@ -348,19 +356,21 @@ func (e *statusError) Error() string {
 }
 
 // do sends one request, retrying 5xx, 408, 429 and network errors with
-// backoff until ctx ends or the attempts run out.
+// backoff (or the log's Retry-After, capped) until ctx ends or the attempts
+// run out. A wait that would outlast ctx's deadline is not started.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, ok ...int) (*reply, error) {
 	var last error
+	var wait time.Duration
 	for attempt := 0; attempt < c.maxAttempts; attempt++ {
 		if attempt > 0 {
-			t := time.NewTimer(time.Duration(250<<(attempt-1)) * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+				return nil, fmt.Errorf("%w (not retrying: the next try would be in %s, after the deadline)", last, wait)
+			}
+			if c.sleep(ctx, wait) != nil {
 				return nil, last
-			case <-t.C:
 			}
 		}
+		wait = time.Duration(250<<attempt) * time.Millisecond
 		r, err := c.once(ctx, method, path, body)
 		if err != nil {
 			last = err
@@ -378,8 +388,46 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ok ..
 		if !retryableStatus(r.status) {
 			return nil, last
 		}
+		if d, ok := parseRetryAfter(r.retryAfter, time.Now()); ok {
+			wait = min(d, maxRetryAfter)
+		}
 	}
 	return nil, last
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		if secs > int64(maxRetryAfter/time.Second) { // no overflow on absurd values
+			return maxRetryAfter, true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (c *Client) once(ctx context.Context, method, path string, body []byte) (*reply, error) {
@@ -419,7 +467,8 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) (*r
 		return nil, &statusError{method: method, path: path, status: resp.StatusCode,
 			message: fmt.Sprintf("reply larger than %d bytes", maxReplyBytes)}
 	}
-	return &reply{status: resp.StatusCode, body: b, location: resp.Header.Get("Location")}, nil
+	return &reply{status: resp.StatusCode, body: b, location: resp.Header.Get("Location"),
+		retryAfter: resp.Header.Get("Retry-After")}, nil
 }
 
 func retryableStatus(s int) bool {
@@ -478,14 +527,29 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// redactURL drops credentials from a URL for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
+// RedactURL returns raw for messages without its user-info, where
+// credentials go (https://user:token@host/). A URL that does not parse
+// cleanly, or has an "@" left after the host (a password holding "/" makes
+// the parser end the host early), gets everything between "://" (or its
+// start) and its last "@" replaced by "[REDACTED]".
+func RedactURL(raw string) string {
+	if !strings.Contains(raw, "@") {
+		return raw // nothing to hide; keep it as typed
 	}
-	u.User = nil
-	return u.String()
+	if u, err := url.Parse(raw); err == nil && u.Opaque == "" {
+		u.User = nil
+		if s := u.String(); !strings.Contains(s, "@") {
+			return s
+		}
+	}
+	head, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 && !strings.Contains(raw[:i], "@") {
+		head, rest = raw[:i+3], raw[i+3:]
+	}
+	if j := strings.LastIndex(rest, "@"); j >= 0 {
+		return head + "[REDACTED]" + rest[j:]
+	}
+	return raw
 }
 
 func clip(s string) string {
