@@ -13,6 +13,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ocisign/ocisign/tlog"
 )
 
 // fileConfig is the YAML file given by --config or OCISIGN_CONFIG.
@@ -103,7 +105,10 @@ func parseConfig(path string, data []byte) (*fileConfig, error) {
 	if cfg.RekorURL != "" {
 		u, err := url.Parse(cfg.RekorURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("config %s: rekor_url %q is not an http:// or https:// URL", path, cfg.RekorURL)
+			return nil, fmt.Errorf("config %s: rekor_url %q is not an http:// or https:// URL", path, tlog.RedactURL(cfg.RekorURL))
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("config %s: rekor_url %q must not have a query or fragment", path, tlog.RedactURL(cfg.RekorURL))
 		}
 	}
 	return cfg, nil

@@ -430,3 +430,78 @@ func TestTlogUploadAloneMeansThePublicLog(t *testing.T) {
 		t.Fatalf("without a log setting the log was used: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// A Rekor URL may carry credentials (https://user:token@host/); they must
+// not reach stdout or stderr whether the URL is refused, the log is down or
+// the run succeeds.
+func TestRekorURLCredentialsNeverPrinted(t *testing.T) {
+	const marker = "S3cretTok"
+	withCreds := func(u string) string { return strings.Replace(u, "://", "://alice:"+marker+"@", 1) }
+	t.Setenv("OCISIGN_REKOR_URL", "")
+	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", "")
+	t.Setenv("OCIBUILD_SIGN_KEY", "")
+	t.Setenv("OCISIGN_CONFIG", "")
+	rekor := newFakeRekor(t)
+	dead := newFakeRekor(t)
+	dead.srv.Close()
+	_, image := pushTestImage(t)
+	key, pub := testKeyPair(t)
+	dir := t.TempDir()
+	writeConfig := func(name, rekorURL string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("rekor_url: \""+rekorURL+"\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	badConfig := writeConfig("bad.yml", withCreds("ftp://rekor.example/"))
+	goodConfig := writeConfig("good.yml", withCreds(rekor.srv.URL))
+
+	cases := []struct {
+		name   string
+		env    string // OCISIGN_REKOR_URL
+		args   []string
+		code   int
+		stderr string // a fragment that must be there
+	}{
+		{"refused: query", "", []string{"sign", "--key", key, "--rekor-url", withCreds("https://rekor.example/?q=1"), image},
+			exitUsage, "https://rekor.example/?q=1"},
+		{"refused: unparsable", "", []string{"sign", "--key", key, "--rekor-url", "https://alice:S3cret Tok@rekor.example/", image},
+			exitUsage, "https://[REDACTED]@rekor.example/"},
+		{"refused: scheme, from the environment", withCreds("ftp://rekor.example"), []string{"sign", "--key", key, image},
+			exitUsage, "ftp://rekor.example"},
+		{"refused: config file", "", []string{"--config", badConfig, "sign", "--key", key, image},
+			exitUsage, `rekor_url "ftp://rekor.example/"`},
+		{"log down: sign", "", []string{"sign", "--key", key, "-a", "n=down", "--rekor-url", withCreds(dead.srv.URL), "--rekor-public-key", dead.keyFile, image},
+			exitFailed, dead.srv.URL},
+		{"log down: verify --require-tlog", "", []string{"verify", "--key", pub, "--require-tlog", "--rekor-url", withCreds(dead.srv.URL), image},
+			exitFailed, dead.srv.URL},
+		{"signed", "", []string{"sign", "--key", key, "-o", "json", "--rekor-url", withCreds(rekor.srv.URL), image},
+			0, "recording signatures in the transparency log " + rekor.srv.URL},
+		{"signed: config file", "", []string{"--config", goodConfig, "sign", "--key", key, "-a", "via=config", image},
+			0, "recording signatures in the transparency log " + rekor.srv.URL},
+		{"verified with the log's key", withCreds(rekor.srv.URL), []string{"verify", "--key", pub, "--require-tlog", image},
+			0, ""},
+		{"log down: verify warns", "", []string{"verify", "--key", pub, "--rekor-url", withCreds(dead.srv.URL), image},
+			0, "bundles are not checked"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("OCISIGN_REKOR_URL", c.env)
+			code, stdout, stderr := runCLI(t, c.args...)
+			if strings.Contains(stdout+stderr, marker) {
+				t.Errorf("credentials printed:\nstdout: %s\nstderr: %s", stdout, stderr)
+			}
+			if code != c.code || !strings.Contains(stderr, c.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, c.code, c.stderr)
+			}
+		})
+	}
+	if n := rekor.posts.Load(); n != 2 {
+		t.Errorf("%d entries posted, want 2 (the two successful signs)", n)
+	}
+	_, err := parseConfig("c.yml", []byte("rekor_url: \"https://alice:"+marker+"@rekor.example/#f\"\n"))
+	if err == nil || strings.Contains(err.Error(), marker) || !strings.Contains(err.Error(), `"https://rekor.example/#f"`) {
+		t.Errorf("parseConfig: %v", err)
+	}
+}
