@@ -11,7 +11,7 @@
 
 -export([sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
          parse_push_destination/1, extract_repo_path/1, parse_tag/1,
-         options/1, sign_request/4, format_error/1]).
+         options/1, sign_request/4, signing_message/1, unknown_option/1, format_error/1]).
 
 %% The Go side's default per-request timeout (registry.DefaultTimeout).
 -define(DEFAULT_TIMEOUT_MS, 300000).
@@ -274,14 +274,18 @@ option({K, V}, {Opts, Unknown}) when (K =:= rekor_url orelse K =:= rekor_public_
         {rekor_url, S} when is_list(S), S =/= "" ->
             case ocisign_port:is_http_url(S) of
                 true -> {Opts#{rekor_url => bin(S)}, Unknown};
-                false -> throw({bad_rekor_url, V})
+                false -> throw({bad_rekor_url, ocisign_port:redact_term(V)})
             end;
         {rekor_public_key, S} when is_list(S), S =/= "" ->
             {Opts#{rekor_public_key => S}, Unknown};
+        {rekor_url, _} ->
+            throw({bad_option, rekor_url, ocisign_port:redact_term(V)});
         _ ->
             throw({bad_option, K, V})
     end;
-option({K, V}, _) when K =:= timeout_ms; K =:= on_error; K =:= rekor_url; K =:= rekor_public_key ->
+option({rekor_url, V}, _) ->
+    throw({bad_option, rekor_url, ocisign_port:redact_term(V)});
+option({K, V}, _) when K =:= timeout_ms; K =:= on_error; K =:= rekor_public_key ->
     throw({bad_option, K, V});
 option(Other, {Opts, Unknown}) ->
     {Opts, [Other | Unknown]}.
@@ -311,6 +315,14 @@ sign_request(Ref, KeyPath, Opts, Root) ->
                               end}],
     maps:merge(Base, maps:from_list([{K, V} || {K, V} <- Log, V =/= undefined])).
 
+%% @doc The line logged before a sign request is sent; a log URL is shown
+%% without its credentials.
+-spec signing_message(ocisign_port:request()) -> string().
+signing_message(#{reference := Ref, rekor_url := Log}) ->
+    f("ocisign: signing ~ts, recording it in the transparency log ~ts", [Ref, ocisign_port:redact_url(Log)]);
+signing_message(#{reference := Ref}) ->
+    f("ocisign: signing ~ts", [Ref]).
+
 annotation_map(M) when is_map(M) -> annotation_map(maps:to_list(M));
 annotation_map(L) when is_list(L) ->
     maps:from_list([annotation_pair(P) || P <- L]);
@@ -338,10 +350,13 @@ format_error({bad_option, annotations, V}) ->
       "with non-empty keys", [V]);
 format_error({bad_rekor_url, V}) ->
     f("{ocisign, [{rekor_url, ~p}]}: rekor_url must be an absolute http:// or https:// URL "
-      "without query or fragment, e.g. \"https://rekor.internal.example\"", [V]);
+      "without query or fragment, e.g. \"https://rekor.internal.example\"", [ocisign_port:redact_term(V)]);
 format_error({bad_option, rekor_url, V}) ->
     f("{ocisign, [{rekor_url, ~p}]}: rekor_url must be a non-empty string (an http:// or https:// URL)",
-      [V]);
+      [ocisign_port:redact_term(V)]);
+format_error({bad_option, ocisign, V}) ->
+    %% Not echoed: it may hold a rekor_url with credentials.
+    f("{ocisign, ...} must be a list of {Key, Value} options, got ~ts", [kind(V)]);
 format_error({rekor_public_key_missing, Path}) ->
     f("{ocisign, [{rekor_public_key, _}]}: the log's public key file ~ts does not exist "
       "(a relative path is relative to the project root)", [Path]);
@@ -353,6 +368,22 @@ format_error({bad_option, K, V}) ->
       "timeout_ms a positive integer, bin a path, on_error fail|warn", [K, V]);
 format_error(Other) ->
     f("~p", [Other]).
+
+%% @doc The warning for an entry of {ocisign, [...]} that options/1 did not
+%% know. Only its key is shown: a misspelt rekor_url may hold credentials.
+-spec unknown_option(term()) -> string().
+unknown_option({K, _}) when is_atom(K) ->
+    f("ocisign: unknown option ~p in {ocisign, [...]}, ignored", [K]);
+unknown_option(Other) ->
+    f("ocisign: an entry of {ocisign, [...]} is ~ts, not a {Key, Value} option; ignored", [kind(Other)]).
+
+kind(V) when is_map(V) -> "a map";
+kind(V) when is_tuple(V) -> "a tuple";
+kind(V) when is_binary(V) -> "a binary";
+kind(V) when is_atom(V) -> "an atom";
+kind(V) when is_number(V) -> "a number";
+kind(V) when is_list(V) -> "a list";
+kind(_) -> "not a list".
 
 f(Fmt, Args) -> lists:flatten(io_lib:format(Fmt, Args)).
 

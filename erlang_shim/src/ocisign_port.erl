@@ -36,6 +36,7 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -ifdef(TEST).
 -export([reply_to_result/1, sign_fields/1, verify_fields/1]).
+-export([redact_url/1, redact_term/1]).
 -endif.
 
 -define(PROTOCOL, 1).
@@ -242,11 +243,15 @@ sign_field(K, _, _) ->
 
 %% Transparency log fields, shared by sign and verify.
 tlog_field(rekor_url, V, Acc) ->
-    Url = nonempty_string(rekor_url, V),
+    Url = case to_bin(V) of
+              {ok, <<>>} -> bad_field("rekor_url must not be empty", []);
+              {ok, B} -> B;
+              error -> bad_field("rekor_url must be a string, got ~p", [redact_term(V)])
+          end,
     case is_http_url(Url) of
         true -> Acc#{<<"rekor_url">> => Url};
         false -> bad_field("rekor_url must be an absolute http:// or https:// URL without query "
-                           "or fragment, got ~p", [V])
+                           "or fragment, got ~p", [redact_term(V)])
     end;
 tlog_field(rekor_public_key, V, Acc) ->
     Acc#{<<"rekor_public_key">> => nonempty_string(rekor_public_key, V)};
@@ -266,6 +271,67 @@ is_http_url(Url) ->
         _ ->
             false
     end.
+
+%% @doc Url for messages without its user-info, where credentials go
+%% ("https://user:token@host/" gives "https://host/"), the rule of the Go
+%% side's tlog.RedactURL. A URL that does not parse, or has an "@" left after
+%% its host (a password holding "/"), gets everything between "://" (or its
+%% start) and its last "@" replaced by "[REDACTED]". A binary stays a binary.
+-spec redact_url(string() | binary()) -> string() | binary().
+redact_url(Url) when is_binary(Url) ->
+    case unicode:characters_to_list(Url) of
+        L when is_list(L) -> unicode:characters_to_binary(redact_url(L));
+        _ -> list_to_binary(redact_url(binary_to_list(Url))) % not UTF-8: redact the bytes
+    end;
+redact_url(Url) when is_list(Url) ->
+    case lists:member($@, Url) of
+        false -> Url; % nothing to hide; keep it as typed
+        true -> redact_parsed(Url)
+    end.
+
+redact_parsed(Url) ->
+    Recomposed = case catch uri_string:parse(Url) of
+                     #{scheme := _, host := _} = U ->
+                         catch uri_string:recompose(maps:remove(userinfo, U));
+                     _ ->
+                         error
+                 end,
+    case is_list(Recomposed) andalso not lists:member($@, Recomposed) of
+        true -> Recomposed;
+        false -> redact_text(Url)
+    end.
+
+redact_text(Url) ->
+    {Head, Rest} = case string:split(Url, "://") of
+                       [H, R] -> case lists:member($@, H) of
+                                     false -> {H ++ "://", R};
+                                     true -> {"", Url}
+                                 end;
+                       [_] -> {"", Url}
+                   end,
+    case string:split(Rest, "@", trailing) of
+        [_, Host] -> Head ++ "[REDACTED]@" ++ Host;
+        [_] -> Url
+    end.
+
+%% @doc A configured or requested value for an error message, of any shape:
+%% every string in it (list, binary, atom) goes through redact_url/1.
+-spec redact_term(term()) -> term().
+redact_term(V) when is_binary(V) -> redact_url(V);
+redact_term(V) when is_atom(V) -> list_to_atom(redact_url(atom_to_list(V)));
+redact_term(V) when is_list(V) ->
+    case catch unicode:characters_to_list(V) of
+        L when is_list(L) -> redact_url(L);
+        _ -> redact_elements(V)
+    end;
+redact_term(V) when is_tuple(V) -> list_to_tuple(redact_elements(tuple_to_list(V)));
+redact_term(V) when is_map(V) ->
+    maps:from_list([{redact_term(K), redact_term(X)} || {K, X} <- maps:to_list(V)]);
+redact_term(V) -> V.
+
+redact_elements([H | T]) -> [redact_term(H) | redact_elements(T)];
+redact_elements([]) -> [];
+redact_elements(Tail) -> redact_term(Tail). % improper list
 
 verify_fields(Request) when is_map(Request) ->
     try

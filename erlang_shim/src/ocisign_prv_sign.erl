@@ -46,7 +46,7 @@ run(State0, Mode) ->
     State = rebar_state:set(State0, ocisign_done, true),
     case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
         {ok, Opts, Unknown} ->
-            [rebar_api:warn("ocisign: unknown option in {ocisign, [...]}: ~p", [U]) || U <- Unknown],
+            [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
             outcome(sign_pushed(State, Prepared, Mode, Opts), State, Opts);
         {error, Reason} ->
             {error, {?MODULE, {config, Reason}}}
@@ -121,11 +121,7 @@ sign_refs(Requests, Opts) ->
 sign_each(_Pid, []) ->
     ok;
 sign_each(Pid, [#{reference := Ref} = Request | Rest]) ->
-    case Request of
-        #{rekor_url := Log} -> rebar_api:info("ocisign: signing ~ts, recording it in the transparency "
-                                              "log ~ts", [Ref, Log]);
-        _ -> rebar_api:info("ocisign: signing ~ts", [Ref])
-    end,
+    rebar_api:info("~ts", [ocisign_config:signing_message(Request)]),
     case ocisign_port:sign(Pid, Request) of
         {ok, #{signed := Signed} = Result} ->
             lists:foreach(fun print_signed/1, Signed),

@@ -235,3 +235,52 @@ example_config_test() ->
     ?assertEqual({ok, config, "cosign.key"}, sign_key([], Oci, false)),
     {project_plugins, Plugins} = lists:keyfind(project_plugins, 1, Terms),
     ?assertEqual([ocibuild, ocisign], [case P of {N, _} -> N; N -> N end || P <- Plugins]).
+
+%% A rekor_url with credentials is refused or logged without them.
+rekor_url_credentials_test_() ->
+    Secret = "S3cretTok",
+    Clean = fun(Text) -> string:find(Text, Secret) =:= nomatch end,
+    Refusal = fun(V) ->
+                      {error, Reason} = options([{rekor_url, V}]),
+                      {Reason, ocisign_config:format_error(Reason)}
+              end,
+    {R1, T1} = Refusal("ftp://alice:S3cretTok@rekor.example"),
+    {R2, T2} = Refusal(<<"https://alice:S3cretTok@rekor.example/?q=1">>),
+    {R3, T3} = Refusal("https://alice:S3cret Tok@rekor.example"),
+    {R4, T4} = Refusal({"https://alice:S3cretTok@rekor.example"}),
+    {R5, T5} = Refusal([<<"https://alice:S3cretTok@">>, 1.5]),
+    {_, T6} = Refusal('https://alice:S3cretTok@rekor.example'),
+    [?_assertEqual({bad_rekor_url, "ftp://rekor.example"}, R1),
+     ?_assertEqual({bad_rekor_url, <<"https://rekor.example/?q=1">>}, R2),
+     ?_assertEqual({bad_rekor_url, "https://[REDACTED]@rekor.example"}, R3),
+     ?_assertMatch({bad_option, rekor_url, _}, R4),
+     ?_assertMatch({bad_option, rekor_url, _}, R5),
+     ?_assertMatch("{ocisign, [{rekor_url, \"ftp://rekor.example\"}]}: rekor_url must be" ++ _, T1),
+     ?_assertMatch("{ocisign, [{rekor_url, <<\"https://rekor.example/?q=1\">>}]}" ++ _, T2),
+     ?_assert(lists:all(Clean, [T1, T2, T3, T4, T5, T6])),
+     %% format_error redacts an error term made elsewhere too.
+     ?_assert(Clean(ocisign_config:format_error({bad_rekor_url, "ftp://a:S3cretTok@h"}))),
+     ?_assert(Clean(ocisign_config:format_error({bad_option, rekor_url, <<"x://a:S3cretTok@h">>}))),
+     %% A config that is not a list is not echoed.
+     ?_assertEqual({error, {bad_option, ocisign, #{rekor_url => "https://a:S3cretTok@h"}}},
+                   options(#{rekor_url => "https://a:S3cretTok@h"})),
+     ?_assertEqual("{ocisign, ...} must be a list of {Key, Value} options, got a map",
+                   ocisign_config:format_error({bad_option, ocisign, #{rekor_url => "https://a:S3cretTok@h"}})),
+     %% A misspelt key is named, its value is not shown.
+     ?_assertEqual({ok, #{rekor_url => undefined}, [{rekor_ulr, "https://a:S3cretTok@h"}]},
+                   begin
+                       {ok, O, U} = options([{rekor_ulr, "https://a:S3cretTok@h"}]),
+                       {ok, maps:with([rekor_url], O), U}
+                   end),
+     ?_assertEqual("ocisign: unknown option rekor_ulr in {ocisign, [...]}, ignored",
+                   ocisign_config:unknown_option({rekor_ulr, "https://a:S3cretTok@h"})),
+     ?_assertEqual("ocisign: an entry of {ocisign, [...]} is a list, not a {Key, Value} option; ignored",
+                   ocisign_config:unknown_option("https://a:S3cretTok@h"))].
+
+signing_message_test_() ->
+    Req = sign_request(<<"r.example/app:1">>, "/k/cosign.key",
+                       element(2, options([{rekor_url, "https://alice:S3cretTok@rekor.example/"}])), "/p"),
+    [?_assertEqual("ocisign: signing r.example/app:1, recording it in the transparency log https://rekor.example/",
+                   ocisign_config:signing_message(Req)),
+     ?_assertEqual("ocisign: signing r.example/app:1",
+                   ocisign_config:signing_message(maps:remove(rekor_url, Req)))].

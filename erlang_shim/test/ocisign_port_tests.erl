@@ -112,3 +112,47 @@ reply_test_() ->
                    R(<<"{\"id\":1,\"ok\":false,\"error\":{\"code\":\"brand_new_code\",\"message\":\"m\"}}">>)),
      ?_assertMatch({error, {protocol_error, _}}, R(<<"{\"id\":1,\"ok\":\"yes\"}">>)),
      ?_assertMatch({error, {protocol_error, _}}, R(<<"{\"id\":1,\"ok\":false,\"error\":\"text\"}">>))].
+
+%% Rekor URL credentials (user-info) never reach a message: the rule of the
+%% Go side's tlog.RedactURL.
+redact_url_test_() ->
+    R = fun ocisign_port:redact_url/1,
+    [?_assertEqual("https://rekor.example", R("https://rekor.example")),
+     ?_assertEqual("https://rekor.example/?q=1", R("https://alice:S3cretTok@rekor.example/?q=1")),
+     ?_assertEqual(<<"https://rekor.example:3000/api">>, R(<<"https://S3cretTok@rekor.example:3000/api">>)),
+     ?_assertEqual("ftp://rekor.example", R("ftp://alice:S3cretTok@rekor.example")),
+     %% Unparsable, or the "@" ends up after the host: the text up to the last "@" goes.
+     ?_assertEqual("https://[REDACTED]@rekor.example/", R("https://alice:S3cret Tok@rekor.example/")),
+     ?_assertEqual("https://[REDACTED]@rekor.example/", R("https://alice:12/S3cretTok@rekor.example/")),
+     ?_assertEqual("[REDACTED]@rekor.example", R("alice:S3cretTok@rekor.example")),
+     ?_assertEqual("[REDACTED]@host://x", R("alice:S3cretTok@host://x")),
+     ?_assertEqual(<<"https://[REDACTED]@h">>, R(<<"https://a:S3cret", 255, "@h">>)),
+     ?_assertEqual("rekor example", R("rekor example")),
+     ?_assertEqual("", R("")),
+     ?_assertEqual('https://rekor.example', ocisign_port:redact_term('https://a:S3cretTok@rekor.example')),
+     ?_assertEqual({x, ["https://rekor.example", 1.5], #{k => <<"https://h">>}},
+                   ocisign_port:redact_term({x, ["https://a:S3cretTok@rekor.example", 1.5],
+                                             #{k => <<"https://a:S3cretTok@h">>}})),
+     ?_assertEqual("https://rekor.example", ocisign_port:redact_term([<<"https://a:S3cretTok@">>, "rekor.example"])),
+     ?_assertEqual(42, ocisign_port:redact_term(42)),
+     ?_assertEqual([bad], ocisign_port:redact_term([bad]))].
+
+%% Refused rekor_url fields name the URL without its credentials.
+rekor_url_credentials_refused_test_() ->
+    S = fun(Req) -> ocisign_port:sign_fields(Req#{reference => "r/x:1"}) end,
+    V = fun(Req) -> ocisign_port:verify_fields(Req#{reference => "r/x:1", public_key => "k.pub"}) end,
+    NoSecret = fun({error, {invalid_request, Msg}}) ->
+                       nomatch =:= binary:match(Msg, <<"S3cret">>)
+                           andalso nomatch =/= binary:match(Msg, <<"rekor_url">>);
+                  (_) -> false
+               end,
+    [?_assertEqual({error, {invalid_request, <<"rekor_url must be an absolute http:// or https:// URL without "
+                                               "query or fragment, got \"https://rekor.example/?q=1\"">>}},
+                   S(#{rekor_url => "https://alice:S3cretTok@rekor.example/?q=1"})),
+     ?_assert(NoSecret(S(#{rekor_url => <<"ftp://alice:S3cretTok@rekor.example">>}))),
+     ?_assert(NoSecret(S(#{rekor_url => "https://alice:S3cret Tok@rekor.example"}))),
+     ?_assert(NoSecret(V(#{rekor_url => "https://alice:S3cretTok@rekor.example/#f"}))),
+     ?_assert(NoSecret(V(#{rekor_url => {"https://alice:S3cretTok@rekor.example"}}))),
+     ?_assert(NoSecret(S(#{rekor_url => [<<"https://alice:S3cretTok@">>, 1.5]}))),
+     ?_assertMatch({error, {invalid_request, <<"rekor_url must be a string, got {\"https://rekor.example\"}">>}},
+                   S(#{rekor_url => {"https://alice:S3cretTok@rekor.example"}}))].
