@@ -26,12 +26,16 @@ registry API this cannot be closed by a client; cosign's OCI 1.1 referrers/bundl
 manifest per signature, which the legacy ` + "`.sig`" + ` layout (what cosign verify reads by default here) cannot.
 Re-running a sign is always safe: an identical signature is detected and not pushed twice (` + "`deduplicated`" + `).
 
-## How to reproduce
-
-` + "```" + `
-make bench            # builds everything, writes docs/benchmarks.md (about 2 minutes)
-go run ./test/bench -h
-` + "```" + `
-Needs the pinned cosign builds (` + "`make tools`" + `) and Debian's docker-registry, like ` + "`make test`" + `. Times on a
-shared machine vary from run to run; request counts and round trips do not.
 `
+
+// reproduce is the closing section; elapsed is how long this run took.
+func reproduce(elapsed string) string {
+	return "## How to reproduce\n\n```\n" +
+		"make bench            # builds everything, writes docs/benchmarks.md (this run: " + elapsed + ")\n" +
+		"make bench BENCH_FLAGS='-runs 20 -rekor=false'\n" +
+		"go run ./test/bench -h\n```\n" +
+		"Needs the pinned cosign builds (`make tools`) and Debian's docker-registry, like `make test`; the transparency-log\n" +
+		"step also needs the local Rekor (`test/rekor/install.sh`) and is skipped, saying so, without it. Times on a shared\n" +
+		"machine vary from run to run; request counts vary little, and round trips can differ by one between runs (connection\n" +
+		"reuse inside a round), which is why targets are judged on medians of several runs.\n"
+}
