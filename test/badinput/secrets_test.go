@@ -3,16 +3,25 @@ package badinput
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ocisign/ocisign/signing"
 	th "github.com/ocisign/ocisign/test/internal/harness"
@@ -24,6 +33,8 @@ const (
 	pushPasswordMarker = "PushPw-Marker-c41d0b77"
 	pushTokenMarker    = "PushToken-Marker-9be25a13"
 	pushUser           = "ocibuild-bot"
+	// rekorTokenMarker is the password in the user-info of Rekor URLs.
+	rekorTokenMarker = "RekorTok-Marker-5d2e8c40"
 )
 
 // authFront requires the push credentials; when deny is set it refuses
@@ -164,6 +175,167 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	// The check can fail: the echoed header really reached the client.
 	if !strings.Contains(strings.Join(outputs, "\n"), "[REDACTED]") {
 		t.Error("no redaction seen: the echoing registry was not exercised")
+	}
+}
+
+// rekorStandIn answers like a Rekor v1 log (entries with real SETs by its
+// own key, its public key) and counts the requests that carried the Basic
+// credentials of the URL they were sent to.
+type rekorStandIn struct {
+	srv      *httptest.Server
+	keyFile  string
+	posts    atomic.Int32
+	withAuth atomic.Int32
+}
+
+func newRekorStandIn(t *testing.T, wantAuth string) *rekorStandIn {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	f := &rekorStandIn{keyFile: filepath.Join(t.TempDir(), "rekor.pub")}
+	if err := os.WriteFile(f.keyFile, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logID, _ := signing.RekorLogID(&k.PublicKey)
+	var index atomic.Int64
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == wantAuth {
+			f.withAuth.Add(1)
+		}
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/log/publicKey":
+			w.Write(pubPEM)
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries":
+			f.posts.Add(1)
+			body, _ := io.ReadAll(r.Body)
+			p := signing.RekorPayload{Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: time.Now().Unix(),
+				LogIndex: index.Add(1) - 1, LogID: logID}
+			sum := sha256.Sum256(signing.CanonicalSETPayload(p))
+			set, _ := ecdsa.SignASN1(rand.Reader, k, sum[:])
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			json.NewEncoder(w).Encode(map[string]any{signing.RekorEntryUUID(body): map[string]any{
+				"body": p.Body, "integratedTime": p.IntegratedTime, "logID": p.LogID, "logIndex": p.LogIndex,
+				"verification": map[string]any{"signedEntryTimestamp": set}}})
+		default:
+			http.Error(w, `{"code":404,"message":"not here"}`, http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// A Rekor URL's user-info (https://user:token@host/) is a credential: it
+// must not show up in stdout, stderr, replies or the port log, whether the
+// URL is refused, the log is down or the upload succeeds. The command lines
+// themselves hold the marker, so only what ocisign printed is checked.
+func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
+	dir := t.TempDir()
+	keyPrefix := filepath.Join(dir, "cosign")
+	baseEnv := []string{"COSIGN_PASSWORD=" + passwordMarker}
+	if r := ocisign(t, dir, baseEnv, "generate-key-pair", "--output-key-prefix", keyPrefix); r.Code != 0 {
+		t.Fatalf("generate-key-pair:\n%s", r)
+	}
+	keyFile, pubFile := keyPrefix+".key", keyPrefix+".pub"
+	digest, err := th.PushImage(env.reg.Addr + "/secrets/rekor:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := env.reg.Addr + "/secrets/rekor@" + digest
+
+	userinfo := "alice:" + rekorTokenMarker
+	rekor := newRekorStandIn(t, "Basic "+base64.StdEncoding.EncodeToString([]byte(userinfo)))
+	withCreds := func(u string) string { return strings.Replace(u, "://", "://"+userinfo+"@", 1) }
+	logURL := withCreds(rekor.srv.URL)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := withCreds("http://" + l.Addr().String())
+	l.Close()
+	badURL := withCreds("https://rekor.example/?q=1")
+	unparsableURL := "https://alice:" + rekorTokenMarker + " x@rekor.example/"
+	writeConfig := func(name, rekorURL string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("rekor_url: \""+rekorURL+"\"\nrekor_public_key: "+rekor.keyFile+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	goodConfig := writeConfig("good.yml", logURL)
+	badConfig := writeConfig("bad.yml", withCreds("ftp://rekor.example/"))
+
+	var outputs []string
+	expect := func(r th.Result, code int) {
+		t.Helper()
+		outputs = append(outputs, r.Stdout+"\n"+r.Stderr)
+		if r.Code != code {
+			t.Fatalf("want exit %d:\n%s", code, r)
+		}
+	}
+	// CLI: successes (the stand-in log records the entries) and failures.
+	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "--rekor-url", logURL, "--output", "json", ref), 0)
+	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--require-tlog", "--rekor-url", logURL, ref), 0)
+	expect(ocisign(t, dir, baseEnv, "--config", goodConfig, "sign", "--key", keyFile, "-a", "via=config", ref), 0)
+	expect(ocisign(t, dir, append(baseEnv, "OCISIGN_REKOR_URL="+logURL), "verify", "--key", pubFile, "--require-tlog", "-o", "json", ref), 0)
+	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "--rekor-url", badURL, ref), 2)
+	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "--rekor-url", unparsableURL, "-o", "json", ref), 2)
+	expect(ocisign(t, dir, append(baseEnv, "OCISIGN_REKOR_URL="+unparsableURL), "verify", "--key", pubFile, ref), 2)
+	expect(ocisign(t, dir, baseEnv, "--config", badConfig, "sign", "--key", keyFile, ref), 2)
+	expect(ocisign(t, dir, baseEnv, "port", "--config", badConfig), 2)
+	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "-a", "n=down", "--rekor-url", deadURL, "--rekor-public-key", rekor.keyFile, "-o", "json", ref), 1)
+	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--require-tlog", "--rekor-url", deadURL, ref), 1)
+	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--rekor-url", deadURL, ref), 0) // warns: bundles unchecked
+
+	// The port, with the config's log as its default, then per request.
+	p, err := th.StartPort(env.ocisign, th.IsolatedEnv(env.home, env.tuf, baseEnv...), "--config", goodConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(req map[string]any, ok bool) {
+		t.Helper()
+		r, err := p.Call(req)
+		if err != nil {
+			t.Fatalf("port: %v\n%s", err, p.Stderr)
+		}
+		outputs = append(outputs, string(r.Raw))
+		if r.OK != ok {
+			t.Fatalf("reply ok=%v, want %v: %s", r.OK, ok, r.Raw)
+		}
+	}
+	call(map[string]any{"id": 1, "op": "sign", "reference": ref, "sign_key": keyFile, "annotations": map[string]string{"via": "port-config"}}, true)
+	call(map[string]any{"id": 2, "op": "sign", "reference": ref, "sign_key": keyFile, "rekor_url": logURL, "annotations": map[string]string{"via": "port"}}, true)
+	call(map[string]any{"id": 3, "op": "verify", "reference": ref, "public_key": pubFile, "require_tlog": true, "rekor_url": logURL}, true)
+	call(map[string]any{"id": 4, "op": "sign", "reference": ref, "sign_key": keyFile, "rekor_url": badURL}, false)
+	call(map[string]any{"id": 5, "op": "verify", "reference": ref, "public_key": pubFile, "rekor_url": unparsableURL}, false)
+	call(map[string]any{"id": 6, "op": "sign", "reference": ref, "sign_key": keyFile, "rekor_url": deadURL, "annotations": map[string]string{"n": "down"}}, false)
+	if err := p.Close(); err != nil {
+		t.Errorf("port exit: %v", err)
+	}
+	outputs = append(outputs, "port log\n"+p.Stderr.String())
+
+	for _, out := range outputs {
+		if strings.Contains(out, rekorTokenMarker) {
+			t.Errorf("Rekor URL credentials leaked into:\n%s", clip(out))
+		}
+	}
+	// The check can fail: the credentials really were in play, and the
+	// messages do name the logs.
+	all := strings.Join(outputs, "\n")
+	if n := rekor.posts.Load(); n != 4 {
+		t.Errorf("the log recorded %d entries, want 4 (two CLI signs, two port signs)", n)
+	}
+	if rekor.withAuth.Load() == 0 {
+		t.Error("no request reached the log with the URL's credentials")
+	}
+	for _, want := range []string{"https://rekor.example/?q=1", "[REDACTED]@rekor.example", rekor.srv.URL, "ftp://rekor.example/"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no output names %q", want)
+		}
 	}
 }
 
