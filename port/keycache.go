@@ -1,7 +1,10 @@
 package port
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -21,9 +24,10 @@ type keyCache struct {
 	entries map[string]*keyEntry
 }
 
+// keyEntry is one load, finished when done is closed.
 type keyEntry struct {
 	identity fileIdentity
-	once     sync.Once
+	done     chan struct{}
 	signer   *signing.Signer
 	err      error
 }
@@ -32,8 +36,21 @@ func newKeyCache(load func(path string) (*signing.Signer, error)) *keyCache {
 	return &keyCache{load: load, entries: map[string]*keyEntry{}}
 }
 
+// keyWaitError is a key load the request stopped waiting for: its deadline
+// passed or the port is shutting down. The load itself may go on and its
+// result is cached for later requests.
+type keyWaitError struct {
+	path string
+	err  error // the context's error
+}
+
+func (e *keyWaitError) Error() string { return fmt.Sprintf("loading key %s: %v", e.path, e.err) }
+func (e *keyWaitError) Unwrap() error { return e.err }
+
 // get returns the signer for path; concurrent first calls share one load.
-func (c *keyCache) get(path string) (*signing.Signer, error) {
+// It returns when ctx ends even if the load is stuck (a file on a hung
+// network mount): that load's goroutine stays blocked, not the request.
+func (c *keyCache) get(ctx context.Context, path string) (*signing.Signer, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
@@ -42,24 +59,37 @@ func (c *keyCache) get(path string) (*signing.Signer, error) {
 	if err != nil {
 		// Nothing to key the cache on: let the loader report the missing
 		// or unreadable file in its own words.
-		return c.load(abs)
+		return waitFor(ctx, abs, func() (*signing.Signer, error) { return c.load(abs) })
+	}
+	if err := requireRegularFile(abs, info); err != nil {
+		return nil, err
 	}
 	id := identityOf(info)
 
 	c.mu.Lock()
 	e := c.entries[abs]
 	if e == nil || e.identity != id {
-		e = &keyEntry{identity: id}
+		e = &keyEntry{identity: id, done: make(chan struct{})}
 		c.entries[abs] = e
+		go c.fill(abs, e)
 	}
 	c.mu.Unlock()
 
-	e.once.Do(func() {
-		e.signer, e.err = c.load(abs)
-		// scrypt's 64 MiB buffer is garbage now, but it set the GC's heap
-		// goal to twice that for the life of the port: collect it once.
-		debug.FreeOSMemory()
-	})
+	select {
+	case <-e.done:
+		return e.signer, e.err
+	case <-ctx.Done():
+		return nil, &keyWaitError{path: abs, err: ctx.Err()}
+	}
+}
+
+// fill runs one load for e and publishes its result.
+func (c *keyCache) fill(abs string, e *keyEntry) {
+	defer close(e.done)
+	e.signer, e.err = recoverLoad(abs, func() (*signing.Signer, error) { return c.load(abs) })
+	// scrypt's 64 MiB buffer is garbage now, but it set the GC's heap goal
+	// to twice that for the life of the port: collect it once.
+	debug.FreeOSMemory()
 	if e.err != nil && !deterministicKeyError(e.err) {
 		c.mu.Lock()
 		if c.entries[abs] == e {
@@ -67,7 +97,64 @@ func (c *keyCache) get(path string) (*signing.Signer, error) {
 		}
 		c.mu.Unlock()
 	}
-	return e.signer, e.err
+}
+
+// recoverLoad turns a panic of load into an error: no request's recover
+// covers a loader goroutine. The panic value is left out: it may quote the
+// key file.
+func recoverLoad[T any](path string, load func() (T, error)) (value T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			var zero T
+			value, err = zero, fmt.Errorf("internal error while loading key %s", path)
+		}
+	}()
+	return load()
+}
+
+// requireRegularFile refuses pipes, sockets and devices: reading one may
+// block forever (a FIFO without a writer) and its identity says nothing
+// about its content, so it cannot be cached. Directories go on to the
+// loader, which names them.
+func requireRegularFile(path string, info fs.FileInfo) error {
+	mode := info.Mode()
+	if mode.IsRegular() || mode.IsDir() {
+		return nil
+	}
+	kind := "special file"
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "named pipe (FIFO)"
+	case mode&fs.ModeSocket != 0:
+		kind = "socket"
+	case mode&fs.ModeCharDevice != 0:
+		kind = "character device"
+	case mode&fs.ModeDevice != 0:
+		kind = "device"
+	}
+	return &signing.KeyError{Code: signing.ErrInvalidKey.Code, Path: path,
+		Problem: "not a regular file (a " + kind + "); the port reads keys from regular files only"}
+}
+
+// waitFor runs load in its own goroutine and returns its result, or ctx's
+// error when ctx ends first (load may then stay blocked; its result is dropped).
+func waitFor[T any](ctx context.Context, path string, load func() (T, error)) (T, error) {
+	type result struct {
+		value T
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := recoverLoad(path, load)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.value, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, &keyWaitError{path: path, err: ctx.Err()}
+	}
 }
 
 // deterministicKeyError reports failures that loading the same file with the

@@ -1,6 +1,7 @@
 package port
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -111,7 +112,7 @@ func TestKeyCacheSingleFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := cache.get(keyPath)
+			s, err := cache.get(context.Background(), keyPath)
 			if err != nil {
 				t.Error(err)
 			}
@@ -139,7 +140,7 @@ func TestKeyCacheReloadsAChangedFile(t *testing.T) {
 	var loads atomic.Int32
 	cache := newKeyCache(countingLoader(&loads))
 	pemOf := func(path string) string {
-		s, err := cache.get(path)
+		s, err := cache.get(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +178,7 @@ func TestKeyCacheFailures(t *testing.T) {
 	var loads atomic.Int32
 	cache := newKeyCache(countingLoader(&loads))
 	for range 3 {
-		_, err := cache.get(keyPath)
+		_, err := cache.get(context.Background(), keyPath)
 		if code, _ := registry.ErrorCode(err); code != "wrong_password" {
 			t.Fatalf("got %v (%s)", err, code)
 		}
@@ -188,7 +189,7 @@ func TestKeyCacheFailures(t *testing.T) {
 
 	missing := filepath.Join(dir, "later.key")
 	for range 2 {
-		_, err := cache.get(missing)
+		_, err := cache.get(context.Background(), missing)
 		if !errors.Is(err, signing.ErrKeyNotFound) {
 			t.Fatalf("got %v", err)
 		}
@@ -197,7 +198,7 @@ func TestKeyCacheFailures(t *testing.T) {
 		t.Fatalf("missing file asked %d times, want 2", loads.Load()-1)
 	}
 	plainKey(t, missing)
-	if _, err := cache.get(missing); err != nil {
+	if _, err := cache.get(context.Background(), missing); err != nil {
 		t.Fatalf("key created after a miss: %v", err)
 	}
 }

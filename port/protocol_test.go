@@ -70,7 +70,7 @@ func TestBadRequestsGetErrorRepliesAndServingGoesOn(t *testing.T) {
 		{"timeout overflows int64", `{"id":14,"op":"sign","reference":"r/x","timeout_ms":99999999999999999999}`, CodeInvalidRequest, "14", `must be a positive integer`},
 		{"verify without public_key", `{"id":15,"op":"verify","reference":"r/x"}`, CodeInvalidRequest, "15", `missing field "public_key"`},
 		{"sign_key number on public_key", `{"id":16,"op":"public_key","sign_key":1}`, CodeInvalidRequest, "16", `field "sign_key" must be a string, got number`},
-		{"no key anywhere (sign)", `{"id":17,"op":"sign","reference":"r/x"}`, CodeInvalidRequest, "17", `no sign_key in the request and OCIBUILD_SIGN_KEY is not set`},
+		{"no key anywhere (sign)", `{"id":17,"op":"sign","reference":"r/x"}`, CodeInvalidRequest, "17", `no sign_key in the request, OCIBUILD_SIGN_KEY is not set, and no config file gives a sign_key (ocisign --config FILE port, or OCISIGN_CONFIG)`},
 		{"no key anywhere (public_key)", `{"id":18,"op":"public_key"}`, CodeInvalidRequest, "18", `no sign_key`},
 		{"float id is echoed", `{"id":1.25e2,"op":"nope"}`, CodeUnknownOp, "1.25e2", `unknown op`},
 		{"escaped string id is echoed", `{"id":"a\"b\u00e9","op":"nope"}`, CodeUnknownOp, `"a\"b\u00e9"`, `unknown op`},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ocisign/ocisign/registry"
@@ -139,7 +140,9 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 	}
 	serveCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s.out = &frameWriter{w: out, onError: func(err error) { cancel(err) }}
+	s.out = &frameWriter{w: out, onError: func(err error) {
+		cancel(&abandonCause{reason: "the port could not write a reply: " + err.Error(), err: err})
+	}}
 
 	type readResult struct {
 		frame []byte
@@ -165,11 +168,16 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 	for {
 		select {
 		case <-serveCtx.Done():
-			s.shutdown(cancel)
+			s.shutdown(cancel, nil) // the cause is already set
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("writing a reply: %w", context.Cause(serveCtx))
+			cause := context.Cause(serveCtx)
+			var ac *abandonCause
+			if errors.As(cause, &ac) && ac.err != nil {
+				cause = ac.err
+			}
+			return fmt.Errorf("writing a reply: %w", cause)
 		case r := <-frames:
 			var tooLarge *FrameTooLargeError
 			switch {
@@ -179,10 +187,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 				cfg.Logf("refused a request: %v", r.err)
 				s.replyError(nil, CodeFrameTooLarge, r.err.Error(), false)
 			case errors.Is(r.err, io.EOF):
-				s.shutdown(cancel)
+				s.shutdown(cancel, &abandonCause{reason: "the port's input closed (stdin EOF)"})
 				return nil
 			default:
-				s.shutdown(cancel)
+				s.shutdown(cancel, &abandonCause{reason: "the port's input failed: " + r.err.Error(), err: r.err})
 				return r.err
 			}
 		}
@@ -205,10 +213,11 @@ type server struct {
 	inFlight sync.WaitGroup
 }
 
-// shutdown cancels work in flight and waits a bounded time for its replies,
-// so a stuck handler or a blocked stdout never keeps the process alive.
-func (s *server) shutdown(cancel context.CancelCauseFunc) {
-	cancel(context.Canceled)
+// shutdown cancels work in flight with cause (the reason their replies
+// give) and waits a bounded time for the replies, so a stuck handler or a
+// blocked stdout never keeps the process alive.
+func (s *server) shutdown(cancel context.CancelCauseFunc, cause error) {
+	cancel(cause)
 	done := make(chan struct{})
 	go func() { s.inFlight.Wait(); close(done) }()
 	select {
@@ -275,19 +284,15 @@ func (s *server) handle(ctx context.Context, req *request) {
 	case "verify":
 		s.verify(ctx, req)
 	case "public_key":
-		s.publicKey(req)
+		s.publicKey(ctx, req)
 	default:
 		s.replyError(req.id, CodeInternal, "no handler for op "+req.op, false)
 	}
 }
 
 func (s *server) sign(ctx context.Context, req *request) {
-	signer, ok := s.signer(req)
+	signer, ok := s.signer(ctx, req)
 	if !ok {
-		return
-	}
-	if err := ctx.Err(); err != nil { // the key load may have taken a while
-		s.replyFailure(ctx, req, err)
 		return
 	}
 	signReq := registry.SignRequest{
@@ -317,7 +322,7 @@ func (s *server) sign(ctx context.Context, req *request) {
 }
 
 func (s *server) verify(ctx context.Context, req *request) {
-	verifier, err := s.cfg.LoadPublicKey(req.publicKey)
+	verifier, err := s.loadPublicKey(ctx, req.publicKey)
 	if err != nil {
 		s.replyFailure(ctx, req, err)
 		return
@@ -350,22 +355,23 @@ func (s *server) verify(ctx context.Context, req *request) {
 	s.reply(verifyReply{replyHead: okHead(req.id), VerifyResult: res})
 }
 
-func (s *server) publicKey(req *request) {
-	signer, ok := s.signer(req)
+func (s *server) publicKey(ctx context.Context, req *request) {
+	signer, ok := s.signer(ctx, req)
 	if !ok {
 		return
 	}
 	pemBytes, err := signer.Verifier().PublicKeyPEM()
 	if err != nil {
-		s.replyFailure(context.Background(), req, err)
+		s.replyFailure(ctx, req, err)
 		return
 	}
 	s.reply(publicKeyReply{replyHead: okHead(req.id), PublicKey: string(pemBytes), Algorithm: string(signer.Algorithm())})
 }
 
 // signer resolves the key (request sign_key > OCIBUILD_SIGN_KEY >
-// Config.DefaultSignKey) through the key cache; on failure it has replied.
-func (s *server) signer(req *request) (*signing.Signer, bool) {
+// Config.DefaultSignKey) through the key cache, waiting no longer than ctx;
+// on failure it has replied.
+func (s *server) signer(ctx context.Context, req *request) (*signing.Signer, bool) {
 	path := req.signKey
 	if path == "" {
 		path = s.cfg.Getenv("OCIBUILD_SIGN_KEY")
@@ -374,15 +380,30 @@ func (s *server) signer(req *request) (*signing.Signer, bool) {
 		path = s.cfg.DefaultSignKey
 	}
 	if path == "" {
-		s.replyError(req.id, CodeInvalidRequest, `no sign_key in the request and OCIBUILD_SIGN_KEY is not set`, false)
+		s.replyError(req.id, CodeInvalidRequest, noSignKeyMessage, false)
 		return nil, false
 	}
-	signer, err := s.keys.get(path)
+	signer, err := s.keys.get(ctx, path)
 	if err != nil {
-		s.replyFailure(context.Background(), req, err)
+		s.replyFailure(ctx, req, err)
 		return nil, false
 	}
 	return signer, true
+}
+
+// noSignKeyMessage is the invalid_request message when no key source names
+// a signing key.
+const noSignKeyMessage = `no sign_key in the request, OCIBUILD_SIGN_KEY is not set, and no config file gives a sign_key (ocisign --config FILE port, or OCISIGN_CONFIG)`
+
+// loadPublicKey loads a verification key, waiting no longer than ctx.
+// Pipes and devices are refused, as for signing keys.
+func (s *server) loadPublicKey(ctx context.Context, path string) (*signing.Verifier, error) {
+	if info, err := os.Stat(path); err == nil {
+		if err := requireRegularFile(path, info); err != nil {
+			return nil, err
+		}
+	}
+	return waitFor(ctx, path, func() (*signing.Verifier, error) { return s.cfg.LoadPublicKey(path) })
 }
 
 // logKey names one transparency log client: the log and the key file trusted for it.
@@ -510,23 +531,72 @@ func withLayerReasons(message string, res *registry.VerifyResult) string {
 type deadlineKey struct{}
 
 // replyFailure sends err with its stable code. When the request's own
-// deadline passed, the message says which limit applied.
+// deadline passed, the message says which limit applied; when the port
+// abandoned it, the message says why.
 func (s *server) replyFailure(ctx context.Context, req *request, err error) {
 	code, retryable := registry.ErrorCode(err)
 	if code == "" {
 		code = CodeInternal
 	}
 	message := err.Error()
-	if code == registry.CodeTimeout && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case code == registry.CodeTimeout && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		limit, _ := ctx.Value(deadlineKey{}).(string)
-		message = fmt.Sprintf("%s timed out after %s", req.op, limit)
-		var re *registry.Error
-		if errors.As(err, &re) && re.Op != "" {
-			message = fmt.Sprintf("%s %s: timed out after %s", re.Op, re.Ref, limit)
-		}
+		message = failureSubject(req, err) + ": timed out after " + limit + whileLoadingKey(err)
+	case code == registry.CodeCancelled && errors.Is(ctx.Err(), context.Canceled):
+		message = failureSubject(req, err) + ": request abandoned: " + abandonReason(context.Cause(ctx)) + whileLoadingKey(err)
 	}
 	s.logFailure(req, code, message)
 	s.replyError(req.id, code, message, retryable)
+}
+
+// failureSubject names what failed: the registry step and its reference
+// when the error has them, else the op and the request's reference.
+func failureSubject(req *request, err error) string {
+	var re *registry.Error
+	if errors.As(err, &re) && re.Op != "" {
+		return strings.TrimSpace(re.Op + " " + re.Ref)
+	}
+	return strings.TrimSpace(req.op + " " + req.reference)
+}
+
+func whileLoadingKey(err error) string {
+	var kw *keyWaitError
+	if errors.As(err, &kw) {
+		return " while loading key " + kw.path
+	}
+	return ""
+}
+
+// abandonCause is why the port cancelled the requests in flight.
+type abandonCause struct {
+	reason string
+	err    error // the underlying failure, if any
+}
+
+func (c *abandonCause) Error() string { return c.reason }
+func (c *abandonCause) Unwrap() error { return c.err }
+
+// abandonReason words the cause of a cancelled request: the port's own
+// (stdin EOF, a broken stdout) or its caller's (a signal in the CLI).
+func abandonReason(cause error) string {
+	var ac *abandonCause
+	switch {
+	case errors.As(cause, &ac):
+		return ac.reason
+	case cause == nil || cause == context.Canceled:
+		return "the port is shutting down"
+	}
+	// os/signal.NotifyContext's cause reads "<signal> signal received".
+	for _, sig := range []struct {
+		signal os.Signal
+		name   string
+	}{{syscall.SIGTERM, "SIGTERM"}, {os.Interrupt, "SIGINT"}} {
+		if cause.Error() == sig.signal.String()+" signal received" {
+			return "the port received " + sig.name
+		}
+	}
+	return "the port is shutting down: " + cause.Error()
 }
 
 func (s *server) logFailure(req *request, code, message string) {

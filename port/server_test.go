@@ -176,7 +176,7 @@ func TestTimeoutMS(t *testing.T) {
 	s := startSession(t, cfg)
 	s.sendFrame([]byte(`{"id":1,"op":"sign","reference":"r/x","sign_key":"k","timeout_ms":20}`))
 	r := s.next()
-	if *r.OK || r.Error.Code != "timeout" || !*r.Error.Retryable || r.Error.Message != "sign timed out after 20ms (timeout_ms)" {
+	if *r.OK || r.Error.Code != "timeout" || !*r.Error.Retryable || r.Error.Message != "sign r/x: timed out after 20ms (timeout_ms)" {
 		t.Fatalf("got %s", r.raw)
 	}
 	s.expectVersion("after-timeout")
