@@ -105,7 +105,7 @@ func decryptCosignKey(body []byte, password PasswordFunc) ([]byte, error) {
 	copy(nonce[:], env.Cipher.Nonce)
 	der, ok := secretbox.Open(nil, env.Ciphertext, &nonce, &k)
 	if !ok {
-		return nil, ErrWrongPassword.with("the password does not decrypt this key (wrong COSIGN_PASSWORD, or the file was altered)")
+		return nil, ErrWrongPassword.with("the password does not decrypt this key: wrong password (COSIGN_PASSWORD or the one typed at the prompt), or the file was altered")
 	}
 	return der, nil
 }
@@ -173,7 +173,7 @@ func GenerateKeyPair(prefix string, password []byte, force bool) (keyPath, pubPa
 		case st.IsDir():
 			return "", "", fmt.Errorf("generate key pair: %s is a directory", p)
 		case !force:
-			return "", "", fmt.Errorf("generate key pair: %s already exists (use --force to overwrite it): %w", p, fs.ErrExist)
+			return "", "", &existsError{path: p}
 		}
 	}
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -279,3 +279,13 @@ func finishFile(f *os.File, data []byte, mode os.FileMode) error {
 	}
 	return err
 }
+
+// existsError refuses to overwrite a key file. It matches fs.ErrExist
+// without repeating its text.
+type existsError struct{ path string }
+
+func (e *existsError) Error() string {
+	return fmt.Sprintf("generate key pair: %s already exists (use --force to overwrite it)", e.path)
+}
+
+func (e *existsError) Unwrap() error { return fs.ErrExist }
