@@ -28,8 +28,9 @@ func parseReference(ref string) (name.Reference, error) {
 func parseRepository(repo string) (name.Repository, error) {
 	r, err := name.NewRepository(repo)
 	if err != nil {
-		return name.Repository{}, &Error{Op: "parse signature repository", Ref: repo, Code: CodeInvalidReference, Err: err,
-			detail: "not a valid repository (want registry/repository)"}
+		// Only COSIGN_REPOSITORY sets a signature repository: name it.
+		return name.Repository{}, &Error{Op: fmt.Sprintf("COSIGN_REPOSITORY %q is not a repository (registry/namespace/name)", repo),
+			Code: CodeInvalidReference, Err: err}
 	}
 	return r, nil
 }

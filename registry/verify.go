@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -164,8 +165,13 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 		if !ok {
 			return fail("annotation %q missing from the payload", k)
 		}
-		if s, isString := got.(string); !isString || s != want {
-			return fail("annotation %q is %v, want %q", k, got, want)
+		s, isString := got.(string)
+		if !isString {
+			gotJSON, _ := json.Marshal(got)
+			return fail("annotation %q is %s (not a string), want %q", k, gotJSON, want)
+		}
+		if s != want {
+			return fail("annotation %q is %q, want %q", k, s, want)
 		}
 	}
 	check.Valid = true
