@@ -75,7 +75,7 @@ func cliCases() []cliCase {
 		{name: "image not in registry", args: []string{"sign", "--key", "k.key", "--output", "json", "{reg}/bad/missing:1"}, exit: 1, code: "not_found",
 			stderr: "resolve {reg}/bad/missing:1: 404 Not Found: no such manifest in {reg}/bad/missing"},
 		{name: "key pair exists", args: []string{"generate-key-pair", "--output-key-prefix", "k"}, exit: 1,
-			stderr: "generate key pair: k.key already exists (use --force to overwrite it): file already exists"},
+			stderr: "generate key pair: k.key already exists (use --force to overwrite it)"},
 
 		// Config files.
 		{name: "config: unknown field", args: []string{"sign", "--config", "unknown-field.yml", img}, exit: 2, stderr: "config unknown-field.yml: unmarshal errors:\n  line 2: field bogus not found in type main.fileConfig"},
@@ -107,7 +107,7 @@ func cliCases() []cliCase {
 		{name: "key: explicit EC parameters", args: sign("explicit-ec.pem"), exit: 1, code: "unsupported_key",
 			stderr: "key explicit-ec.pem: the key spells out its curve parameters instead of naming the curve; re-encode it with `openssl ec -param_enc named_curve`"},
 		{name: "key: wrong password", args: sign("k.key"), env: []string{"COSIGN_PASSWORD=wrong"}, exit: 1, code: "wrong_password",
-			stderr: "key k.key: the password does not decrypt this key (wrong COSIGN_PASSWORD, or the file was altered)"},
+			stderr: "key k.key: the password does not decrypt this key: wrong password (COSIGN_PASSWORD or the one typed at the prompt), or the file was altered"},
 		{name: "key: no password", args: sign("k.key"), env: []string{"COSIGN_PASSWORD-unset"}, exit: 1, code: "password_required",
 			stderr: "key k.key: the key is encrypted and COSIGN_PASSWORD is not set (an empty value counts as set)"},
 		{name: "key: private key given to verify", args: []string{"verify", "--key", "k.key", img}, exit: 1,

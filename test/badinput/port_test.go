@@ -61,7 +61,7 @@ func portCases() []portCase {
 		{name: "version with a field", frame: f(`{"id":15,"op":"version","x":1}`),
 			want: `{"id":15,"ok":false,"error":{"code":"invalid_request","message":"unknown field \"x\": op \"version\" takes no fields besides id and op","retryable":false}}`},
 		{name: "no sign key anywhere", frame: f(`{"id":16,"op":"sign","reference":"{reg}/a:1"}`),
-			want: `{"id":16,"ok":false,"error":{"code":"invalid_request","message":"no sign_key in the request and OCIBUILD_SIGN_KEY is not set","retryable":false}}`},
+			want: `{"id":16,"ok":false,"error":{"code":"invalid_request","message":"no sign_key in the request, OCIBUILD_SIGN_KEY is not set, and no config file gives a sign_key (ocisign --config FILE port, or OCISIGN_CONFIG)","retryable":false}}`},
 		{name: "missing key file", frame: f(`{"id":17,"op":"sign","reference":"{reg}/a:1","sign_key":"{dir}/missing.key"}`),
 			want: `{"id":17,"ok":false,"error":{"code":"key_not_found","message":"key {dir}/missing.key: file does not exist","retryable":false}}`},
 		{name: "public key as sign key", frame: f(`{"id":18,"op":"public_key","sign_key":"{dir}/k.pub"}`),
