@@ -32,11 +32,10 @@
 -export([open/0, open/1, close/1, close/2,
          sign/1, sign_once/2, sign/2, sign/3,
          verify/2, verify/3, version/1, version/2, public_key/2,
-         os_pid/1, format_error/1, is_http_url/1]).
+         os_pid/1, format_error/1, is_http_url/1, redact_url/1, redact_term/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -ifdef(TEST).
 -export([reply_to_result/1, sign_fields/1, verify_fields/1]).
--export([redact_url/1, redact_term/1]).
 -endif.
 
 -define(PROTOCOL, 1).
