@@ -42,7 +42,7 @@ type fakeLog struct {
 	keyGet atomic.Int32
 
 	// Knobs for failure cases.
-	postStatus  int                             // answer every POST with this status
+	postStatus  int // answer every POST with this status
 	mangleEntry func(id string, e map[string]any) (string, map[string]any)
 	block       chan struct{} // when set, POST waits on it or the request's end
 	noLocation  bool
