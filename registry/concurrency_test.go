@@ -17,14 +17,28 @@ import (
 	"github.com/ocisign/ocisign/signing"
 )
 
-// raceFront forces the lost-update interleaving between two signers: both
-// read the (absent) .sig manifest before either writes, and read-backs wait
-// until both have written, so the first writer's layer is overwritten.
+// failsafe bounds every barrier in these fronts; hitting it fails the test.
+const failsafe = 5 * time.Second
+
+func await(ch chan struct{}, timedOut *atomic.Bool) {
+	select {
+	case <-ch:
+	case <-time.After(failsafe):
+		timedOut.Store(true)
+	}
+}
+
+// raceFront forces the lost-update interleaving between two signers past the
+// pre-push check: both read the (absent) .sig manifest and both run their
+// pre-push HEAD before either pushes, and the read-backs wait until both
+// have pushed, so the first writer's layer is overwritten.
 type raceFront struct {
-	inner             http.Handler
-	sigPath           atomic.Value // string; empty until armed
-	gets, puts        atomic.Int32
-	bothRead, bothPut chan struct{}
+	inner                          http.Handler
+	sigPath                        atomic.Value // string; empty until armed
+	preChecks                      int32        // HEADs that are pre-push checks (2, or 0 without read-back)
+	gets, heads, puts              atomic.Int32
+	bothRead, bothChecked, bothPut chan struct{}
+	timedOut                       atomic.Bool
 }
 
 func (f *raceFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,38 +47,40 @@ func (f *raceFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.inner.ServeHTTP(w, r)
 		return
 	}
-	wait := func(ch chan struct{}) {
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second): // failsafe: the assertions report it
-		}
-	}
 	switch r.Method {
 	case http.MethodGet:
 		if n := f.gets.Add(1); n <= 2 {
 			if n == 2 {
 				close(f.bothRead)
 			}
-			wait(f.bothRead)
+			await(f.bothRead, &f.timedOut)
 		}
-		f.inner.ServeHTTP(w, r)
+	case http.MethodHead:
+		if n := f.heads.Add(1); n <= f.preChecks {
+			if n == f.preChecks {
+				close(f.bothChecked)
+			}
+			await(f.bothChecked, &f.timedOut)
+		} else {
+			await(f.bothPut, &f.timedOut)
+		}
 	case http.MethodPut:
 		f.inner.ServeHTTP(w, r)
 		if f.puts.Add(1) == 2 {
 			close(f.bothPut)
 		}
-	case http.MethodHead:
-		wait(f.bothPut)
-		f.inner.ServeHTTP(w, r)
-	default:
-		f.inner.ServeHTTP(w, r)
+		return
 	}
+	f.inner.ServeHTTP(w, r)
 }
 
 func runConcurrentSigners(t *testing.T, readBack bool) (layers int, logs []string, keysValid [2]int) {
 	t.Helper()
 	front := &raceFront{inner: gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))),
-		bothRead: make(chan struct{}), bothPut: make(chan struct{})}
+		bothRead: make(chan struct{}), bothChecked: make(chan struct{}), bothPut: make(chan struct{})}
+	if readBack {
+		front.preChecks = 2
+	}
 	srv := httptest.NewServer(front)
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
@@ -91,6 +107,9 @@ func runConcurrentSigners(t *testing.T, readBack bool) (layers int, logs []strin
 			t.Fatal(err)
 		}
 	}
+	if front.timedOut.Load() {
+		t.Fatalf("a barrier of the race front timed out: the signers did not follow the expected rounds; logs %q", logs)
+	}
 	_, m, _ := readSig(t, host, "app", digest)
 	for i, k := range keys {
 		res, _ := newTestClient(Options{}).Verify(ctx(t), VerifyRequest{Reference: host + "/app:v1", Verifier: k.Verifier()})
@@ -101,10 +120,15 @@ func runConcurrentSigners(t *testing.T, readBack bool) (layers int, logs []strin
 	return len(m.Layers), logs, keysValid
 }
 
-func TestConcurrentSignersKeepBothLayers(t *testing.T) {
-	// Two clients in one process would otherwise wait for each other (taglock.go).
+// noLocalLocks lets two clients of one process race (taglock.go would
+// otherwise serialise them).
+func noLocalLocks(t *testing.T) {
 	localTagLocks = false
 	t.Cleanup(func() { localTagLocks = true })
+}
+
+func TestConcurrentSignersKeepBothLayers(t *testing.T) {
+	noLocalLocks(t)
 	// Control: without the read-back the interleaving loses a layer, so the
 	// front really reproduces the race.
 	if n, _, valid := runConcurrentSigners(t, false); n != 1 || valid[0]+valid[1] != 1 {
@@ -114,11 +138,257 @@ func TestConcurrentSignersKeepBothLayers(t *testing.T) {
 	if n != 2 || valid[0] != 1 || valid[1] != 1 {
 		t.Fatalf("with read-back: %d layers, valid per key %v; logs %q", n, valid, logs)
 	}
-	merged := false
-	for _, l := range logs {
-		merged = merged || strings.Contains(l, "merging again")
-	}
-	if !merged {
+	if !containsLog(logs, "merging again") {
 		t.Fatalf("the overwritten signer did not merge: %q", logs)
+	}
+}
+
+func containsLog(logs []string, s string) bool {
+	for _, l := range logs {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// hookFront passes everything to inner except requests for which hook
+// returns true (it then answered them itself).
+type hookFront struct {
+	inner http.Handler
+	hook  atomic.Value // func(w, r) bool
+}
+
+func (f *hookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, _ := f.hook.Load().(func(http.ResponseWriter, *http.Request) bool); h != nil && h(w, r) {
+		return
+	}
+	f.inner.ServeHTTP(w, r)
+}
+
+// hookedRegistry is one in-process registry behind two servers: the
+// fronted one the signer under test uses and a direct one for the
+// "other host" that writes behind its back.
+func hookedRegistry(t *testing.T) (front *hookFront, host, direct string) {
+	t.Helper()
+	inner := gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0)))
+	front = &hookFront{inner: inner}
+	fs, ds := httptest.NewServer(front), httptest.NewServer(inner)
+	t.Cleanup(fs.Close)
+	t.Cleanup(ds.Close)
+	return front, strings.TrimPrefix(fs.URL, "http://"), strings.TrimPrefix(ds.URL, "http://")
+}
+
+// serveThen serves r from inner through a recorder and returns it, so a
+// hook can act after the registry answered.
+func (f *hookFront) serve(w http.ResponseWriter, r *http.Request) {
+	f.inner.ServeHTTP(w, r)
+}
+
+func foreignSign(t *testing.T, direct, repo string) *signing.Signer {
+	t.Helper()
+	k := mustSigner(t)
+	if _, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: direct + "/" + repo + ":v1", Signer: k}); err != nil {
+		t.Errorf("foreign signer: %v", err)
+	}
+	return k
+}
+
+func validWith(t *testing.T, host, repo string, k *signing.Signer) int {
+	t.Helper()
+	res, _ := newTestClient(Options{}).Verify(ctx(t), VerifyRequest{Reference: host + "/" + repo + ":v1", Verifier: k.Verifier()})
+	if res == nil {
+		return 0
+	}
+	return res.Valid
+}
+
+// A write that lands between round 1 and round 2 is caught by the pre-push
+// HEAD: the signer merges before pushing, so it never overwrites it.
+func TestPrePushCheckMergesAWriteSinceRound1(t *testing.T) {
+	noLocalLocks(t)
+	front, host, direct := hookedRegistry(t)
+	digest := pushRandomImage(t, host, "app", "v1")
+	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
+	var gets, manifestPuts atomic.Int32
+	var foreign *signing.Signer
+	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != sigPath {
+			return false
+		}
+		switch r.Method {
+		case http.MethodGet:
+			front.serve(w, r)
+			if gets.Add(1) == 1 { // another host writes right after our round 1
+				foreign = foreignSign(t, direct, "app")
+			}
+			return true
+		case http.MethodPut:
+			manifestPuts.Add(1)
+		}
+		return false
+	})
+	var logs []string
+	var mu sync.Mutex
+	c := newTestClient(Options{Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
+	k := mustSigner(t)
+	if _, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app:v1", Signer: k}); err != nil {
+		t.Fatal(err)
+	}
+	if foreign == nil {
+		t.Fatal("the foreign write did not happen")
+	}
+	if validWith(t, host, "app", k) != 1 || validWith(t, host, "app", foreign) != 1 {
+		t.Fatalf("a signature is missing; logs %q", logs)
+	}
+	if n := manifestPuts.Load(); n != 1 {
+		t.Fatalf("the signer pushed %d manifests; the pre-push check should have merged before the only push (logs %q)", n, logs)
+	}
+	if !containsLog(logs, "another writer pushed while we prepared") {
+		t.Fatalf("no merge before the push was logged: %q", logs)
+	}
+}
+
+// The pre-push HEAD runs alongside the blob PUTs (no round trip of its
+// own): each waits at the front until the other has arrived.
+func TestPrePushCheckOverlapsBlobPuts(t *testing.T) {
+	front, host, _ := hookedRegistry(t)
+	digest := pushRandomImage(t, host, "app", "v1")
+	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
+	headArrived, blobArrived := make(chan struct{}), make(chan struct{})
+	var headOnce, blobOnce sync.Once
+	var timedOut atomic.Bool
+	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodHead && r.URL.Path == sigPath:
+			headOnce.Do(func() {
+				close(headArrived)
+				await(blobArrived, &timedOut)
+			})
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/"):
+			blobOnce.Do(func() {
+				close(blobArrived)
+				await(headArrived, &timedOut)
+			})
+		}
+		return false
+	})
+	if _, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: host + "/app@" + digest, Signer: mustSigner(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if timedOut.Load() {
+		t.Fatal("the pre-push HEAD and the blob PUTs did not overlap: the check costs a round trip")
+	}
+}
+
+// 400 MANIFEST_BLOB_UNKNOWN on the manifest PUT (a blob of the merged
+// manifest not linked yet under contention) re-plans and uploads again.
+func TestManifestBlobUnknownIsRetried(t *testing.T) {
+	front, host, _ := hookedRegistry(t)
+	digest := pushRandomImage(t, host, "app", "v1")
+	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
+	var manifestPuts, blobPuts atomic.Int32
+	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			blobPuts.Add(1)
+		}
+		if r.Method == http.MethodPut && r.URL.Path == sigPath && manifestPuts.Add(1) == 1 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}`)
+			return true
+		}
+		return false
+	})
+	var logs []string
+	var mu sync.Mutex
+	c := newTestClient(Options{Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
+	k := mustSigner(t)
+	if _, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app:v1", Signer: k}); err != nil {
+		t.Fatalf("blob-unknown was not retried: %v (logs %q)", err, logs)
+	}
+	if validWith(t, host, "app", k) != 1 {
+		t.Fatal("signature missing")
+	}
+	if manifestPuts.Load() != 2 || blobPuts.Load() != 4 {
+		t.Fatalf("manifest PUTs %d (want 2), blob PUTs %d (want 4: both blobs again)", manifestPuts.Load(), blobPuts.Load())
+	}
+	if !containsLog(logs, "uploading again") {
+		t.Fatalf("no log line: %q", logs)
+	}
+	// Any other 400 stays a hard error.
+	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"MANIFEST_INVALID","message":"bad"}]}`)
+			return true
+		}
+		return false
+	})
+	_, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app:v1", Signer: mustSigner(t)})
+	if code, _ := ErrorCode(err); code != CodeRegistryError {
+		t.Fatalf("MANIFEST_INVALID: got %v", err)
+	}
+}
+
+// After contention was seen, a stale writer that overwrites the tag after
+// our read-back is caught by the delayed settle read-back, and the merge
+// puts back both our layer and a foreign layer we had seen that the stale
+// write dropped.
+func TestSettleReadBackRepairsALateStaleOverwrite(t *testing.T) {
+	noLocalLocks(t)
+	front, host, direct := hookedRegistry(t)
+	digest := pushRandomImage(t, host, "app", "v1")
+	sigTag := SignatureTag(digest)
+	sigPath := "/v2/app/manifests/" + sigTag
+	early := foreignSign(t, direct, "app") // the tag holds [early]
+	stale, _ := rawGet(t, direct, "app", "manifests", sigTag)
+	staleType := string(parseManifest(t, stale).MediaType)
+	var gets, heads atomic.Int32
+	var late *signing.Signer
+	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != sigPath {
+			return false
+		}
+		switch r.Method {
+		case http.MethodGet:
+			front.serve(w, r)
+			if gets.Add(1) == 1 { // contention: [early, late] right after our round 1
+				late = foreignSign(t, direct, "app")
+			}
+			return true
+		case http.MethodHead:
+			// HEAD 1: pre-push check (sees the late write); HEAD 2: pre-push
+			// check after merging; HEAD 3: read-back of [early, late, ours].
+			// Then a stale writer pushes [early] again.
+			front.serve(w, r)
+			if heads.Add(1) == 3 {
+				rawPutManifest(t, direct, "app", sigTag, staleType, stale)
+			}
+			return true
+		}
+		return false
+	})
+	var logs []string
+	var mu sync.Mutex
+	c := newTestClient(Options{Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
+	k := mustSigner(t)
+	if _, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app:v1", Signer: k}); err != nil {
+		t.Fatal(err)
+	}
+	if late == nil || heads.Load() < 4 {
+		t.Fatalf("the interleaving did not happen (HEADs %d); logs %q", heads.Load(), logs)
+	}
+	for name, s := range map[string]*signing.Signer{"ours": k, "early": early, "late": late} {
+		if validWith(t, host, "app", s) != 1 {
+			t.Errorf("the %s signature is missing after the stale overwrite; logs %q", name, logs)
+		}
+	}
+	_, m, _ := readSig(t, host, "app", digest)
+	if len(m.Layers) != 3 {
+		t.Errorf("%d layers, want 3", len(m.Layers))
+	}
+	if !containsLog(logs, "a concurrent writer replaced the signature manifest") || !containsLog(logs, "restoring 1 signature layer(s)") {
+		t.Fatalf("the late overwrite was not repaired: %q", logs)
 	}
 }

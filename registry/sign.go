@@ -3,10 +3,13 @@ package registry
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,7 +99,7 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	plans := make([]*appendPlan, len(jobs))
 	planErr := c.forEach(len(jobs), func(i int) error {
 		var err error
-		plans[i], err = c.planAppend(ctx, sigConn, jobs[i], bundles)
+		plans[i], err = c.planAppend(ctx, sigConn, jobs[i], bundles, false)
 		return err
 	})
 	if err := <-resolved; err != nil {
@@ -107,7 +110,7 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	}
 
 	// Round 2: record the new signatures in the log while their blobs are
-	// PUT. No manifest is pushed until every log entry is in: a log failure
+	// PUT and the .sig tag is checked for a write since round 1. No manifest is pushed until every log entry is in: a log failure
 	// leaves every .sig tag as it was (the blobs stay unreferenced).
 	if err := c.forEach(len(jobs), func(i int) error {
 		if plans[i].duplicate {
@@ -122,7 +125,7 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 				logErr = c.recordInLog(ctx, req.Tlog, subjRepo, jobs[i])
 			}()
 		}
-		blobErr := c.putBlobs(ctx, sigConn, plans[i])
+		blobErr := c.putBlobsAndCheckTag(ctx, sigConn, jobs[i], plans[i])
 		wg.Wait()
 		if logErr != nil {
 			return logErr
@@ -193,6 +196,57 @@ type signJob struct {
 	verifier    *signing.Verifier
 	wantLog     bool       // a transparency log entry was asked for
 	tlog        *TlogEntry // set once the log has recorded the signature
+	// seen: other signers' layers read from the tag during this append, in
+	// first-seen order; one that disappears was dropped by a stale writer.
+	seen     map[string]json.RawMessage
+	seenKeys []string
+}
+
+// layerKey identifies a signature layer: payload digest and signature.
+func layerKey(l v1.Descriptor) string {
+	return l.Digest.String() + "\x00" + l.Annotations[SignatureAnnotation]
+}
+
+// observe records the layers of a manifest read from the tag (ours excluded).
+func (job *signJob) observe(existing *existingSignatures) {
+	if existing == nil {
+		return
+	}
+	if job.seen == nil {
+		job.seen = map[string]json.RawMessage{}
+	}
+	for i, l := range existing.manifest.Layers {
+		if l.Annotations[SignatureAnnotation] == "" || isOurs(l, job) {
+			continue
+		}
+		k := layerKey(l)
+		if _, ok := job.seen[k]; !ok {
+			job.seen[k] = existing.rawLayers[i]
+			job.seenKeys = append(job.seenKeys, k)
+		}
+	}
+}
+
+// dropped returns the raw descriptors of seen layers existing lacks.
+func (job *signJob) dropped(existing *existingSignatures) (raws []json.RawMessage, digests []v1.Hash) {
+	have := map[string]bool{}
+	if existing != nil {
+		for _, l := range existing.manifest.Layers {
+			have[layerKey(l)] = true
+		}
+	}
+	for _, k := range job.seenKeys {
+		if have[k] {
+			continue
+		}
+		var d v1.Descriptor
+		if json.Unmarshal(job.seen[k], &d) != nil {
+			continue
+		}
+		raws = append(raws, job.seen[k])
+		digests = append(digests, d.Digest)
+	}
+	return raws, digests
 }
 
 func (c *Client) prepare(req SignRequest, repo name.Repository, digest string) (*signJob, error) {
@@ -283,7 +337,9 @@ type uploadSession struct {
 // appendPlan is round 1's outcome for one job: the .sig manifest as read,
 // the open upload sessions, the config to write and the blobs to PUT.
 type appendPlan struct {
-	existing   *existingSignatures
+	existing *existingSignatures
+	// moved: the pre-push check found the tag changed since existing was read.
+	moved      bool
 	config     []byte
 	configDesc v1.Descriptor
 	blobs      []pendingBlob
@@ -300,7 +356,8 @@ type pendingBlob struct {
 
 // planAppend is round 1 (docs/design.md): GET the .sig manifest ‖ open two
 // uploads; dedupe; compute the config and the blobs still missing.
-func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker) (*appendPlan, error) {
+// With uploadAll every blob is PUT again, even one the manifest references.
+func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool) (*appendPlan, error) {
 	job.tag = SignatureTag(job.subject)
 	job.sigRef = conn.repo.Tag(job.tag).Name()
 	var existing *existingSignatures
@@ -344,24 +401,32 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 					len(existing.manifest.Layers), maxSignatureLayers)}
 		}
 	}
-	config, err := c.nextConfig(ctx, conn, job.sigRef, existing, job.payloadHash)
+	// Layers a stale writer dropped since we saw them go back in, before ours.
+	restored, restoredDigests := job.dropped(existing)
+	job.observe(existing)
+	config, err := c.nextConfig(ctx, conn, job.sigRef, existing, append(restoredDigests, job.payloadHash))
 	if err != nil {
 		return nil, err
+	}
+	if len(restored) > 0 {
+		c.logf("%s: restoring %d signature layer(s) a concurrent writer dropped", job.sigRef, len(restored))
+		existing = withLayers(existing, restored)
+		plan.existing = existing
 	}
 	configHash, _ := v1.NewHash(sha256Digest(config))
 	plan.config = config
 	plan.configDesc = v1.Descriptor{MediaType: configMediaType(manifestType(existing)), Size: int64(len(config)), Digest: configHash}
 	// Blobs the repository does not provably have yet.
-	if !manifestHasBlob(existing, job.payloadHash.String()) {
+	if uploadAll || !manifestHasBlob(existing, job.payloadHash.String()) {
 		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String(), uploads[0]})
 	}
-	if existing == nil || existing.manifest.Config.Digest != configHash {
+	if uploadAll || existing == nil || existing.manifest.Config.Digest != configHash {
 		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String(), uploads[1]})
 	}
 	return plan, nil
 }
 
-// putBlobs is round 2: the plan's blobs, monolithic and in parallel.
+// putBlobs PUTs the plan's blobs, monolithic and in parallel.
 func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan) error {
 	errs := make([]error, len(plan.blobs))
 	var wg sync.WaitGroup
@@ -376,22 +441,81 @@ func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan)
 	return firstError(errs)
 }
 
-// finishAppend is rounds 3 and 4: PUT the manifest (old layers + ours), read
-// the tag back and, if a concurrent writer dropped our layer, plan and push
-// again (the log entry, if any, is reused).
-func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob, plan *appendPlan, bundles *bundleChecker) (SignedEntry, error) {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			var err error
-			if plan, err = c.planAppend(ctx, conn, job, bundles); err != nil {
-				return plan.entryOr(job), err
-			}
-			if !plan.duplicate {
-				if err := c.putBlobs(ctx, conn, plan); err != nil {
-					return plan.entry, err
-				}
-			}
+// putBlobsAndCheckTag is round 2 for one job: the blob PUTs and, alongside
+// them (no extra round trip), a HEAD of the .sig tag. If another writer
+// pushed since round 1 read the tag, plan.moved makes finishAppend merge
+// again before pushing instead of overwriting that write. When the PUTs
+// outlast the HEAD by far (a loaded registry: the case with contention),
+// the tag is checked once more so the check stays close to our push.
+func (c *Client) putBlobsAndCheckTag(ctx context.Context, conn *repoConn, job *signJob, plan *appendPlan) error {
+	if !c.readBack {
+		return c.putBlobs(ctx, conn, plan)
+	}
+	check := func() bool {
+		// Advisory: if the HEAD fails, the read-back after the push remains.
+		current, known, err := c.tagDigest(ctx, conn, job.sigRef, job.tag)
+		if err == nil && known {
+			plan.moved = current != plan.readDigest()
 		}
+		return err == nil && known
+	}
+	start := time.Now()
+	var checked bool
+	var answered time.Time
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		checked = check()
+		answered = time.Now()
+	}()
+	err := c.putBlobs(ctx, conn, plan)
+	wg.Wait()
+	if err == nil && checked && !plan.moved && time.Since(answered) > max(2*answered.Sub(start), staleCheckAfter) {
+		check()
+	}
+	return err
+}
+
+func (p *appendPlan) readDigest() string {
+	if p.existing == nil {
+		return ""
+	}
+	return p.existing.digest
+}
+
+// replan redoes rounds 1 and 2 for job after contention was seen.
+func (c *Client) replan(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool) (*appendPlan, error) {
+	plan, err := c.planAppend(ctx, conn, job, bundles, uploadAll)
+	if err != nil || plan.duplicate {
+		return plan, err
+	}
+	return plan, c.putBlobsAndCheckTag(ctx, conn, job, plan)
+}
+
+// Bounds for one append under contention.
+const (
+	// maxReplans bounds merges before a push (tag moved, blob unknown).
+	maxReplans = 8
+	// settleChecks is how many delayed read-backs follow a push that saw
+	// contention: a writer that read the tag before our push may still be
+	// about to overwrite it.
+	settleChecks = 2
+	// staleCheckAfter: a pre-push check older than this (and than twice its
+	// own latency) when the blob PUTs end is repeated before the push.
+	staleCheckAfter = 25 * time.Millisecond
+)
+
+// finishAppend is rounds 3 and 4: PUT the manifest (old layers + ours) and
+// read the tag back. It merges again (re-read, rebuild, re-upload, push)
+// when the tag moved before our push, when the registry lacks a blob the
+// merged manifest names, or when our layer is gone after the push. Only
+// when contention was seen does it also re-check after a jittered delay.
+// The log entry, if any, is reused, never uploaded twice.
+func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob, plan *appendPlan, bundles *bundleChecker) (SignedEntry, error) {
+	contended := false
+	lost, replans := 0, 0
+	for {
 		entry := plan.entry
 		if plan.duplicate {
 			return entry, nil
@@ -399,6 +523,16 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 		if job.tlog != nil {
 			idx := job.tlog.LogIndex
 			entry.LogIndex, entry.LogUUID = &idx, job.tlog.UUID
+		}
+		if plan.moved && replans < maxReplans {
+			contended = true
+			replans++
+			c.logf("%s: another writer pushed while we prepared our signature; merging again", job.sigRef)
+			var err error
+			if plan, err = c.replan(ctx, conn, job, bundles, false); err != nil {
+				return plan.entryOr(job), err
+			}
+			continue
 		}
 		newLayer, _, err := layerDescriptor(job.payload, job.annotations)
 		if err != nil {
@@ -410,31 +544,84 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 		}
 		pushed, err := c.putManifest(ctx, conn, job.sigRef, job.tag, manifest, string(manifestType(plan.existing)))
 		if err != nil {
-			return entry, err
+			if !blobUnknown(err) || replans >= maxReplans {
+				return entry, err
+			}
+			// A concurrent writer's blob (or ours) is not linked yet:
+			// contention, not a broken registry. Upload everything again.
+			contended = true
+			replans++
+			c.logf("%s: the registry does not have every blob of the merged manifest yet (%v); uploading again", job.sigRef, err)
+			if err := sleepJitter(ctx, min(replans-1, 3)); err != nil {
+				return entry, transportError(ctx, "push signature manifest", job.sigRef, err, 0, conn.allowHTTP, c.timeoutDesc())
+			}
+			if plan, err = c.replan(ctx, conn, job, bundles, true); err != nil {
+				return plan.entryOr(job), err
+			}
+			continue
 		}
 		entry.SignatureDigest = pushed
 		if !c.readBack {
 			c.logf("signed %s → %s (%s)", job.subject, job.sigRef, entry.SignatureDigest)
 			return entry, nil
 		}
-		kept, err := c.layerSurvived(ctx, conn, job.sigRef, job.tag, pushed, job)
+		kept, moved, err := c.layerSurvived(ctx, conn, job.sigRef, job.tag, pushed, job)
 		if err != nil {
 			return entry, err
+		}
+		contended = contended || moved
+		if kept != "" && contended {
+			if kept, err = c.settle(ctx, conn, job, kept); err != nil {
+				return entry, err
+			}
 		}
 		if kept != "" {
 			entry.SignatureDigest = kept
 			c.logf("signed %s → %s (%s)", job.subject, job.sigRef, entry.SignatureDigest)
 			return entry, nil
 		}
-		if attempt+1 >= c.maxPushRetries {
+		contended = true
+		lost++
+		if lost >= c.maxPushRetries {
 			return entry, &Error{Op: "push signature manifest", Ref: job.sigRef, Code: CodeUnavailable, Retryable: true,
-				detail: fmt.Sprintf("concurrent writers replaced the signature manifest %d times; our layer is not in it", attempt+1)}
+				detail: fmt.Sprintf("concurrent writers replaced the signature manifest %d times; our layer is not in it", lost)}
 		}
 		c.logf("%s: a concurrent writer replaced the signature manifest; merging again", job.sigRef)
-		if err := sleepJitter(ctx, attempt); err != nil {
+		if err := sleepJitter(ctx, lost-1); err != nil {
 			return entry, transportError(ctx, "push signature manifest", job.sigRef, err, 0, conn.allowHTTP, c.timeoutDesc())
 		}
+		if plan, err = c.replan(ctx, conn, job, bundles, false); err != nil {
+			return plan.entryOr(job), err
+		}
 	}
+}
+
+// settle re-reads the tag settleChecks times after jittered delays, for
+// writers that read it before our push and push after our read-back. It
+// returns the digest holding our layer, "" if our layer is gone.
+func (c *Client) settle(ctx context.Context, conn *repoConn, job *signJob, kept string) (string, error) {
+	for i := 0; i < settleChecks; i++ {
+		if err := sleepJitter(ctx, i+1); err != nil {
+			return "", transportError(ctx, "read back signatures", job.sigRef, err, 0, conn.allowHTTP, c.timeoutDesc())
+		}
+		now, _, err := c.layerSurvived(ctx, conn, job.sigRef, job.tag, kept, job)
+		if err != nil || now == "" {
+			return "", err
+		}
+		kept = now
+	}
+	return kept, nil
+}
+
+// blobUnknown reports a manifest PUT refused because a blob it references
+// is not (yet) in the repository.
+func blobUnknown(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+		return false
+	}
+	return strings.Contains(e.detail, "MANIFEST_BLOB_UNKNOWN") || strings.Contains(e.detail, "BLOB_UNKNOWN") ||
+		strings.Contains(e.detail, "DIGEST_INVALID")
 }
 
 func (p *appendPlan) entryOr(job *signJob) SignedEntry {
@@ -454,7 +641,7 @@ func firstError(errs []error) error {
 }
 
 func sleepJitter(ctx context.Context, attempt int) error {
-	d := time.Duration(20+rand.IntN(80)) * time.Millisecond << attempt
+	d := time.Duration(20+rand.IntN(80)) * time.Millisecond << min(attempt, 4)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -533,6 +720,12 @@ func (c *Client) findDuplicate(ctx context.Context, existing *existingSignatures
 		}
 	}
 	return false, nil, nil
+}
+
+// isOurs reports whether l is job's very layer.
+func isOurs(l v1.Descriptor, job *signJob) bool {
+	return l.Digest == job.payloadHash && l.MediaType == SimpleSigningMediaType &&
+		l.Annotations[SignatureAnnotation] == job.annotations[SignatureAnnotation]
 }
 
 // hasSignature reports whether existing holds job's very layer (the same
@@ -614,34 +807,57 @@ func (c *Client) putManifest(ctx context.Context, conn *repoConn, sigRef, tag st
 	return computed, nil
 }
 
-// layerSurvived reads the tag back after our push. It returns the digest the
-// tag now points to if our layer is in it, "" if a concurrent writer
-// replaced the manifest without it.
-func (c *Client) layerSurvived(ctx context.Context, conn *repoConn, sigRef, tag, pushed string, job *signJob) (string, error) {
+// tagDigest HEADs the .sig tag: its digest ("" when there is none) and
+// whether the registry said (known is false without Docker-Content-Digest).
+func (c *Client) tagDigest(ctx context.Context, conn *repoConn, sigRef, tag string) (digest string, known bool, err error) {
 	resp, err := conn.do(ctx, request{op: "read back signatures", ref: sigRef, method: http.MethodHead,
 		url: conn.url("manifests", tag), accept: manifestAccept, ok: []int{http.StatusOK, http.StatusNotFound}})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if resp.status == http.StatusOK && resp.header.Get("Docker-Content-Digest") == pushed {
-		return pushed, nil
+	if resp.status == http.StatusNotFound {
+		return "", true, nil
 	}
-	current, err := c.readSignatures(ctx, conn, sigRef, tag)
-	if err != nil || current == nil {
-		return "", err
-	}
-	if hasSignature(current, job) {
-		return current.digest, nil
-	}
-	return "", nil
+	d := resp.header.Get("Docker-Content-Digest")
+	return d, d != "", nil
 }
 
-// nextConfig returns the config blob for the old layers plus ours: the
-// canonical mutate.Append form when the old config is canonical (or there
-// is none); otherwise the old config fetched and extended, or regenerated
-// when it is not an image config at all (some signers store the payload as
-// the config).
-func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, existing *existingSignatures, layer v1.Hash) ([]byte, error) {
+// layerSurvived reads the tag back after our push. It returns the digest the
+// tag now points to if our layer is in it, "" if a concurrent writer
+// replaced the manifest without it; moved says the tag is no longer pushed.
+func (c *Client) layerSurvived(ctx context.Context, conn *repoConn, sigRef, tag, pushed string, job *signJob) (kept string, moved bool, err error) {
+	current, known, err := c.tagDigest(ctx, conn, sigRef, tag)
+	if err != nil {
+		return "", false, err
+	}
+	if known && current == pushed {
+		return pushed, false, nil
+	}
+	existing, err := c.readSignatures(ctx, conn, sigRef, tag)
+	if err != nil || existing == nil {
+		return "", true, err
+	}
+	if existing.digest == pushed {
+		return pushed, false, nil
+	}
+	// A layer we saw is gone: a stale writer overwrote the tag. Merging
+	// again puts ours (if needed) and theirs back.
+	if raws, _ := job.dropped(existing); len(raws) > 0 {
+		return "", true, nil
+	}
+	job.observe(existing)
+	if hasSignature(existing, job) {
+		return existing.digest, true, nil
+	}
+	return "", true, nil
+}
+
+// nextConfig returns the config blob for the old layers plus added (ours
+// last): the canonical mutate.Append form when the old config is canonical
+// (or there is none); otherwise the old config fetched and extended, or
+// regenerated when it is not an image config at all (some signers store the
+// payload as the config).
+func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, existing *existingSignatures, added []v1.Hash) ([]byte, error) {
 	var diffIDs []v1.Hash
 	if existing != nil {
 		for _, l := range existing.manifest.Layers {
@@ -649,7 +865,7 @@ func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, 
 		}
 	}
 	canonical := func() ([]byte, error) {
-		b, err := canonicalConfig(append(diffIDs[:len(diffIDs):len(diffIDs)], layer))
+		b, err := canonicalConfig(append(diffIDs[:len(diffIDs):len(diffIDs)], added...))
 		if err != nil {
 			return nil, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
 		}
@@ -678,12 +894,31 @@ func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, 
 		return nil, &Error{Op: "read signature config", Ref: sigRef, Code: CodeRegistryError,
 			detail: "the config blob does not match its digest " + cfg.Digest.String()}
 	}
-	extended, ok, err := extendConfig(resp.body, layer)
-	if err != nil {
-		return nil, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
-	}
-	if !ok {
-		return canonical()
+	extended := resp.body
+	for _, layer := range added {
+		var ok bool
+		if extended, ok, err = extendConfig(extended, layer); err != nil {
+			return nil, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
+		}
+		if !ok {
+			return canonical()
+		}
 	}
 	return extended, nil
+}
+
+// withLayers is existing with raw layers appended (a copy).
+func withLayers(existing *existingSignatures, raws []json.RawMessage) *existingSignatures {
+	if existing == nil {
+		existing = &existingSignatures{mediaType: types.OCIManifestSchema1}
+	}
+	out := *existing
+	out.rawLayers = append(existing.rawLayers[:len(existing.rawLayers):len(existing.rawLayers)], raws...)
+	out.manifest.Layers = existing.manifest.Layers[:len(existing.manifest.Layers):len(existing.manifest.Layers)]
+	for _, r := range raws {
+		var d v1.Descriptor
+		_ = json.Unmarshal(r, &d) // checked by dropped
+		out.manifest.Layers = append(out.manifest.Layers, d)
+	}
+	return &out
 }

@@ -8,14 +8,27 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 )
 
 // Registries have no conditional PUT, so two writers that read the same
 // .sig manifest both push "old layers + mine" and the later one drops the
-// other's layer unless it is read back in time. Writers on one host (port
+// other's layer unless it is noticed in time. Writers on one host (port
 // requests, parallel CLI runs) are serialised per tag with a file lock;
-// across hosts the read-back and merge in finishAppend is what remains.
+// across hosts only the checks in finishAppend remain (docs/design.md).
+//
+// The lock directory is per user and does not depend on TMPDIR, so CI jobs
+// on one runner with different TMPDIRs still share it:
+//
+//	$XDG_RUNTIME_DIR/ocisign-locks   when XDG_RUNTIME_DIR is set (private by spec)
+//	/tmp/ocisign-locks-<uid>         otherwise (unix)
+//	$TMPDIR/ocisign-locks-<uid>      only when /tmp cannot be used
+//
+// A directory is used only if it is a real directory (not a symlink) owned
+// by us with no group/other permissions: in a shared /tmp another user
+// could otherwise create it first and hold our locks. When none qualifies,
+// signing goes on unlocked, with a warning.
 
 // localTagLocks switches the host-wide lock off (tests that exercise the
 // read-back and merge between two clients of one process).
@@ -25,14 +38,74 @@ var localTagLocks = true
 // stripe only wait for each other.
 const lockStripes = 256
 
-func lockDir() string {
-	return filepath.Join(os.TempDir(), fmt.Sprintf("ocisign-locks-%d", os.Getuid()))
+// lockWaitNotice is how long acquiring may take before we say we wait.
+const lockWaitNotice = time.Second
+
+// lockDirCandidates lists the lock directories to try, best first.
+func lockDirCandidates() []string {
+	var dirs []string
+	if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" && filepath.IsAbs(xdg) {
+		dirs = append(dirs, filepath.Join(xdg, "ocisign-locks"))
+	}
+	perUser := fmt.Sprintf("ocisign-locks-%d", os.Getuid())
+	if fixedTempDir != "" {
+		dirs = append(dirs, filepath.Join(fixedTempDir, perUser))
+	}
+	if t := filepath.Join(os.TempDir(), perUser); !slices.Contains(dirs, t) {
+		dirs = append(dirs, t)
+	}
+	return dirs
+}
+
+// tagLocker picks the lock directory once per Client and remembers it.
+type tagLocker struct {
+	candidates func() []string
+	once       sync.Once
+	dir        string // "" = locking disabled
+}
+
+// tagLockers holds each Client's tagLocker (Client is defined elsewhere).
+var tagLockers sync.Map // *Client → *tagLocker
+
+func (c *Client) tagLocker() *tagLocker {
+	if l, ok := tagLockers.Load(c); ok {
+		return l.(*tagLocker)
+	}
+	l, _ := tagLockers.LoadOrStore(c, &tagLocker{candidates: lockDirCandidates})
+	return l.(*tagLocker)
+}
+
+// directory returns the usable lock directory, or "" after logging why
+// there is none. Each refusal is logged once.
+func (l *tagLocker) directory(logf func(string, ...any)) string {
+	l.once.Do(func() {
+		for _, d := range l.candidates() {
+			err := preparePrivateDir(d)
+			if err == nil {
+				l.dir = d
+				break
+			}
+			logf("not using %s for signature tag locks: %v", d, err)
+		}
+		if l.dir == "" {
+			logf("warning: signature tag locking is disabled (no private lock directory); concurrent signers on this host may lose signatures")
+		}
+	})
+	return l.dir
 }
 
 // lockTags locks the .sig tags of jobs (in a fixed order, so two recursive
 // signs never deadlock) until the returned func is called. A lock that
-// cannot be set up is skipped: locking narrows a race, it is not required.
+// cannot be set up is skipped with a warning: locking narrows a race, it is
+// not required.
 func (c *Client) lockTags(ctx context.Context, conn *repoConn, jobs []*signJob) (func(), error) {
+	if !localTagLocks {
+		return func() {}, nil
+	}
+	return c.tagLocker().lock(ctx, c.logf, conn, jobs)
+}
+
+func (l *tagLocker) lock(ctx context.Context, logf func(string, ...any), conn *repoConn, jobs []*signJob) (func(), error) {
 	var stripes []int
 	for _, job := range jobs {
 		sum := sha256.Sum256([]byte(conn.repo.Tag(SignatureTag(job.subject)).Name()))
@@ -46,13 +119,15 @@ func (c *Client) lockTags(ctx context.Context, conn *repoConn, jobs []*signJob) 
 			held[i]()
 		}
 	}
-	dir := lockDir()
-	if !localTagLocks {
+	dir := l.directory(logf)
+	if dir == "" {
 		return unlock, nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return unlock, nil
-	}
+	// Say once, after a second, that we are waiting (not hung).
+	notice := time.AfterFunc(lockWaitNotice, func() {
+		logf("waiting for the signature tag lock held by another ocisign on this host (%s)", dir)
+	})
+	defer notice.Stop()
 	for _, s := range stripes {
 		release, err := lockFile(ctx, filepath.Join(dir, fmt.Sprintf("sig-%03d.lock", s)))
 		if err != nil {
@@ -60,7 +135,7 @@ func (c *Client) lockTags(ctx context.Context, conn *repoConn, jobs []*signJob) 
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			c.logf("not locking the signature tag locally: %v", err)
+			logf("warning: not locking the signature tag on this host: %v", err)
 			return func() {}, nil
 		}
 		held = append(held, release)

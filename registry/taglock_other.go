@@ -4,8 +4,17 @@ package registry
 
 import (
 	"context"
+	"os"
 	"sync"
 )
+
+// fixedTempDir: none outside unix; the per-user temp directory is used.
+const fixedTempDir = ""
+
+// preparePrivateDir creates dir; the temp directory is per user here.
+func preparePrivateDir(dir string) error {
+	return os.MkdirAll(dir, 0o700)
+}
 
 // Without flock, appends are serialised within this process only.
 var processLocks sync.Map // path → chan struct{}

@@ -2,7 +2,11 @@
 // same digest at the same moment all keep their signature: as eight
 // `ocisign sign` processes and as eight requests on one `ocisign port`.
 // Every signature is then checked with real `cosign verify --key`.
+// The cross-host case (eight processes that share no tag lock) measures
+// what remains without the lock.
 // Skipped unless OCISIGN_E2E=1 (then a missing tool is a failure).
+// OCISIGN_CROSSHOST_TRIALS sets its trial count; OCISIGN_CONCURRENCY_BIN
+// runs another ocisign build (to measure a baseline).
 package concurrency
 
 import (
@@ -12,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +75,9 @@ func setUp(m *testing.M) (int, error) {
 	env.ocisign = filepath.Join(tmp, "ocisign")
 	if err := th.BuildOcisign(root, env.ocisign); err != nil {
 		return 1, err
+	}
+	if bin := os.Getenv("OCISIGN_CONCURRENCY_BIN"); bin != "" {
+		env.ocisign = bin
 	}
 	if env.reg, err = th.StartRegistry(env.tools.Registry, filepath.Join(tmp, "registry")); err != nil {
 		return 1, err
@@ -219,5 +227,93 @@ func TestEightRequestsOnOnePortSignOneDigest(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("trial %d lost signatures; port log:\n%s", trial, p.Stderr)
 		}
+	}
+}
+
+// crossHostTrials is the default trial count of the cross-host case.
+const crossHostTrials = 10
+
+// hostEnv is a signer's environment on its own "host": its own TMPDIR and
+// XDG_RUNTIME_DIR, so it shares no tag lock with the others.
+func hostEnv(t *testing.T) []string {
+	t.Helper()
+	d, err := os.MkdirTemp(env.tmp, "host-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(subEnv(), "XDG_RUNTIME_DIR="+d, "TMPDIR="+d)
+}
+
+// keyVerifies runs `ocisign verify --key PUB ref` (exit 0 iff valid).
+func keyVerifies(t *testing.T, i int, ref string) bool {
+	t.Helper()
+	r, err := th.Run(subEnv(), time.Minute, env.ocisign, "verify", "--key", env.pubs[i], ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Code == 0
+}
+
+// Without a shared lock, what remains is the append's own checks: the
+// pre-push HEAD, the read-back and, after contention, the settle read-backs
+// that also restore layers a stale writer dropped. Registries have no
+// conditional PUT, so two manifest PUTs in flight at once can still lose
+// one layer without either writer seeing it (docs/design.md, step 5): the
+// loss rate is logged and bounded at a quarter (before the checks it was
+// about half; measured over 20-trial runs), not asserted to be zero.
+func TestEightProcessesOnEightHostsSignOneDigest(t *testing.T) {
+	trials := crossHostTrials
+	if v := os.Getenv("OCISIGN_CROSSHOST_TRIALS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("OCISIGN_CROSSHOST_TRIALS=%q: want a positive number", v)
+		}
+		trials = n
+	}
+	lost, okButLost, failed, merges := 0, 0, 0, 0
+	for trial := 0; trial < trials; trial++ {
+		_, ref := newImage(t)
+		envs := make([][]string, signers)
+		for i := range envs {
+			envs[i] = hostEnv(t)
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		results := make([]th.Result, signers)
+		errs := make([]error, signers)
+		for i := 0; i < signers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i], errs[i] = th.Run(envs[i], 3*time.Minute, env.ocisign, "sign", "--key", env.keys[i], ref)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range results {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			merges += strings.Count(results[i].Stderr, "merging again") + strings.Count(results[i].Stderr, "uploading again")
+			present := keyVerifies(t, i, ref)
+			switch {
+			case results[i].Code != 0:
+				failed++
+				if !present {
+					lost++
+				}
+				t.Logf("trial %d: signer %d failed (layer present: %v):\n%s", trial, i, present, results[i])
+			case !present:
+				lost++
+				okButLost++
+				t.Logf("trial %d: signer %d exited 0 but its signature is gone", trial, i)
+			}
+		}
+	}
+	t.Logf("cross-host: lost %d of %d signatures (%d reported success, %d signers failed, %d merges), %d trials",
+		lost, trials*signers, okButLost, failed, merges, trials)
+	if lost*4 > trials*signers {
+		t.Errorf("cross-host: lost %d of %d signatures, more than a quarter: the pre-push check, read-back or settle regressed", lost, trials*signers)
 	}
 }
