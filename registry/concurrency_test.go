@@ -392,3 +392,54 @@ func TestSettleReadBackRepairsALateStaleOverwrite(t *testing.T) {
 		t.Fatalf("the late overwrite was not repaired: %q", logs)
 	}
 }
+
+// A registry whose HEAD digest never matches its GET must not make every
+// append merge again and again: one merge, then the HEAD is not trusted.
+func TestInconsistentHeadDigestMergesOnce(t *testing.T) {
+	front, host, _ := hookedRegistry(t)
+	digest := pushRandomImage(t, host, "app", "v1")
+	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
+	var manifestPuts atomic.Int32
+	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != sigPath {
+			return false
+		}
+		switch r.Method {
+		case http.MethodHead:
+			rec := httptest.NewRecorder()
+			front.serve(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			if rec.Code == http.StatusOK {
+				w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("0", 64))
+			}
+			w.WriteHeader(rec.Code)
+			return true
+		case http.MethodPut:
+			manifestPuts.Add(1)
+		}
+		return false
+	})
+	for i := 0; i < 2; i++ { // the second sign appends to an existing tag
+		var logs []string
+		var mu sync.Mutex
+		c := newTestClient(Options{Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
+		k := mustSigner(t)
+		if _, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app:v1", Signer: k}); err != nil {
+			t.Fatal(err)
+		}
+		merges := 0
+		for _, l := range logs {
+			if strings.Contains(l, "merging again") {
+				merges++
+			}
+		}
+		if validWith(t, host, "app", k) != 1 || merges > 1 {
+			t.Fatalf("sign %d: %d merges (want at most 1); logs %q", i, merges, logs)
+		}
+	}
+	if n := manifestPuts.Load(); n != 2 {
+		t.Fatalf("%d manifest PUTs for 2 signs", n)
+	}
+}

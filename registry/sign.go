@@ -200,6 +200,9 @@ type signJob struct {
 	// first-seen order; one that disappears was dropped by a stale writer.
 	seen     map[string]json.RawMessage
 	seenKeys []string
+	// headUnreliable: the tag's HEAD digest disagreed with an unchanged
+	// GET, so the pre-push check is not trusted for this append.
+	headUnreliable bool
 }
 
 // layerKey identifies a signature layer: payload digest and signature.
@@ -339,10 +342,12 @@ type uploadSession struct {
 type appendPlan struct {
 	existing *existingSignatures
 	// moved: the pre-push check found the tag changed since existing was read.
-	moved      bool
-	config     []byte
-	configDesc v1.Descriptor
-	blobs      []pendingBlob
+	moved bool
+	// headerDigest: the Docker-Content-Digest of round 1's GET, if any.
+	headerDigest string
+	config       []byte
+	configDesc   v1.Descriptor
+	blobs        []pendingBlob
 	// duplicate: an equivalent signature is already there; entry says which.
 	duplicate bool
 	entry     SignedEntry
@@ -361,13 +366,14 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 	job.tag = SignatureTag(job.subject)
 	job.sigRef = conn.repo.Tag(job.tag).Name()
 	var existing *existingSignatures
+	var headerDigest string
 	var readErr error
 	uploads := make([]uploadSession, 2)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		existing, readErr = c.readSignatures(ctx, conn, job.sigRef, job.tag)
+		existing, headerDigest, readErr = c.readSignaturesDigest(ctx, conn, job.sigRef, job.tag)
 	}()
 	for i := range uploads {
 		go func() {
@@ -379,7 +385,7 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 	if readErr != nil {
 		return nil, readErr
 	}
-	plan := &appendPlan{existing: existing, entry: SignedEntry{Digest: job.subject, SignatureRef: job.sigRef}}
+	plan := &appendPlan{existing: existing, headerDigest: headerDigest, entry: SignedEntry{Digest: job.subject, SignatureRef: job.sigRef}}
 	if existing != nil {
 		found, logged, err := c.findDuplicate(ctx, existing, job, bundles)
 		if err != nil {
@@ -409,6 +415,10 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 		return nil, err
 	}
 	if len(restored) > 0 {
+		if n := len(existing.manifestLayers()) + len(restored); n >= maxSignatureLayers {
+			return nil, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeRegistryError,
+				detail: fmt.Sprintf("the signature manifest would have %d layers; cosign reads at most %d, refusing to append", n+1, maxSignatureLayers)}
+		}
 		c.logf("%s: restoring %d signature layer(s) a concurrent writer dropped", job.sigRef, len(restored))
 		existing = withLayers(existing, restored)
 		plan.existing = existing
@@ -454,8 +464,8 @@ func (c *Client) putBlobsAndCheckTag(ctx context.Context, conn *repoConn, job *s
 	check := func() bool {
 		// Advisory: if the HEAD fails, the read-back after the push remains.
 		current, known, err := c.tagDigest(ctx, conn, job.sigRef, job.tag)
-		if err == nil && known {
-			plan.moved = current != plan.readDigest()
+		if err == nil && known && !job.headUnreliable {
+			plan.moved = !plan.isRead(current)
 		}
 		return err == nil && known
 	}
@@ -477,11 +487,13 @@ func (c *Client) putBlobsAndCheckTag(ctx context.Context, conn *repoConn, job *s
 	return err
 }
 
-func (p *appendPlan) readDigest() string {
+// isRead reports whether digest (from a HEAD; "" = no tag) is the
+// manifest round 1 read.
+func (p *appendPlan) isRead(digest string) bool {
 	if p.existing == nil {
-		return ""
+		return digest == ""
 	}
-	return p.existing.digest
+	return digest == p.existing.digest || (p.headerDigest != "" && digest == p.headerDigest)
 }
 
 // replan redoes rounds 1 and 2 for job after contention was seen.
@@ -528,9 +540,20 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 			contended = true
 			replans++
 			c.logf("%s: another writer pushed while we prepared our signature; merging again", job.sigRef)
+			before := plan.existing
 			var err error
-			if plan, err = c.replan(ctx, conn, job, bundles, false); err != nil {
+			if plan, err = c.planAppend(ctx, conn, job, bundles, false); err != nil {
 				return plan.entryOr(job), err
+			}
+			if sameManifest(before, plan.existing) {
+				// The HEAD said "moved" but the manifest is what we read: a
+				// registry whose HEAD digest differs from its GET. Stop asking it.
+				job.headUnreliable = true
+			}
+			if !plan.duplicate {
+				if err := c.putBlobsAndCheckTag(ctx, conn, job, plan); err != nil {
+					return plan.entry, err
+				}
 			}
 			continue
 		}
@@ -594,6 +617,14 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 			return plan.entryOr(job), err
 		}
 	}
+}
+
+// sameManifest reports whether two reads returned the same manifest bytes.
+func sameManifest(a, b *existingSignatures) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.digest == b.digest
 }
 
 // settle re-reads the tag settleChecks times after jittered delays, for
@@ -742,19 +773,26 @@ func hasSignature(existing *existingSignatures, job *signJob) bool {
 
 // readSignatures GETs the .sig manifest; nil when there is none yet.
 func (c *Client) readSignatures(ctx context.Context, conn *repoConn, sigRef, tag string) (*existingSignatures, error) {
+	existing, _, err := c.readSignaturesDigest(ctx, conn, sigRef, tag)
+	return existing, err
+}
+
+// readSignaturesDigest is readSignatures plus the Docker-Content-Digest the
+// registry sent (what its HEAD will say for the same manifest).
+func (c *Client) readSignaturesDigest(ctx context.Context, conn *repoConn, sigRef, tag string) (*existingSignatures, string, error) {
 	resp, err := conn.do(ctx, request{op: "read signatures", ref: sigRef, method: http.MethodGet,
 		url: conn.url("manifests", tag), accept: manifestAccept, ok: []int{http.StatusOK, http.StatusNotFound}, readBody: true})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if resp.status == http.StatusNotFound {
-		return nil, nil
+		return nil, "", nil
 	}
 	existing, err := parseSignatureManifest(resp.body, resp.header.Get("Content-Type"))
 	if err != nil {
-		return nil, &Error{Op: "read signatures", Ref: sigRef, Code: CodeRegistryError, detail: err.Error()}
+		return nil, "", &Error{Op: "read signatures", Ref: sigRef, Code: CodeRegistryError, detail: err.Error()}
 	}
-	return existing, nil
+	return existing, resp.header.Get("Docker-Content-Digest"), nil
 }
 
 func (c *Client) openUpload(ctx context.Context, conn *repoConn, sigRef string) uploadSession {
@@ -921,4 +959,12 @@ func withLayers(existing *existingSignatures, raws []json.RawMessage) *existingS
 		out.manifest.Layers = append(out.manifest.Layers, d)
 	}
 	return &out
+}
+
+// manifestLayers is existing's layers (none when there is no manifest).
+func (e *existingSignatures) manifestLayers() []v1.Descriptor {
+	if e == nil {
+		return nil
+	}
+	return e.manifest.Layers
 }
