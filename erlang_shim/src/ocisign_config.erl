@@ -10,8 +10,9 @@
 -module(ocisign_config).
 
 -export([sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
-         parse_push_destination/1, extract_repo_path/1, parse_tag/1,
-         options/1, sign_request/4, signing_message/1, unknown_option/1, format_error/1]).
+         parse_push_destination/1, extract_repo_path/1, parse_tag/1, signing_registry/1, digest/1,
+         dotless_registry_warning/1, options/1, port_options/2, sign_request/4,
+         signing_message/1, unknown_option/1, format_error/1]).
 
 %% The Go side's default per-request timeout (registry.DefaultTimeout).
 -define(DEFAULT_TIMEOUT_MS, 300000).
@@ -169,28 +170,76 @@ extract_repo_path(Name) ->
     end.
 
 %% @doc The references ocibuild pushed for --push Dest and the resolved tags:
-%% every tag lives in the repository of the first tag's image name.
+%% every tag lives in the repository of the first tag's image name. The
+%% registry is written so that the Go side reads it as ocibuild did (see
+%% signing_registry/1).
 -spec references(binary(), [binary()], binary() | undefined) -> {ok, [binary()]} | {error, term()}.
 references(_Dest, [], _Release) ->
     {error, no_tags};
 references(Dest, Tags, Release) ->
-    case resolve_tags(Tags, Release) of
-        {ok, [First | _] = Resolved} ->
-            {ImageName, _} = parse_tag(First),
+    case lists:member(<<>>, binary:split(bin(Dest), <<"/">>, [global])) of
+        true ->
+            {error, {bad_push_destination, bin(Dest)}};
+        false ->
             {Registry, Namespace} = parse_push_destination(bin(Dest)),
-            RepoPath = extract_repo_path(ImageName),
-            Repo0 = case Namespace of
-                        <<>> -> RepoPath;
-                        _ -> <<Namespace/binary, "/", RepoPath/binary>>
-                    end,
-            Repo = normalize_repo(Registry, Repo0),
-            Refs = [begin
-                        {_, T} = parse_tag(R),
-                        <<Registry/binary, "/", Repo/binary, ":", T/binary>>
-                    end || R <- Resolved],
-            {ok, dedup(Refs)};
-        {error, _} = Error ->
-            Error
+            case resolve_tags(Tags, Release) of
+                {ok, [First | _] = Resolved} ->
+                    {ImageName, _} = parse_tag(First),
+                    RepoPath = extract_repo_path(ImageName),
+                    Repo0 = case Namespace of
+                                <<>> -> RepoPath;
+                                _ -> <<Namespace/binary, "/", RepoPath/binary>>
+                            end,
+                    Repo = normalize_repo(Registry, Repo0),
+                    Host = signing_registry(Registry),
+                    Refs = [begin
+                                {_, T} = parse_tag(R),
+                                <<Host/binary, "/", Repo/binary, ":", T/binary>>
+                            end || R <- Resolved],
+                    {ok, dedup(Refs)};
+                {error, _} = Error ->
+                    Error
+            end
+    end.
+
+%% @doc The registry as written in the references sent to the Go program.
+%% ocibuild takes a --push value without "/" as a registry host, even
+%% "myorg", and talks to https://myorg (it has no plain HTTP). The Go side
+%% (go-containerregistry, like cosign, docker and Kubernetes) reads
+%% "myorg/app" as Docker Hub's docker.io/myorg/app, so the tag would be
+%% resolved and the .sig pushed on another registry. "myorg:443" is the
+%% same server, port and repository to both, so the hook signs what was
+%% pushed instead of failing after the push; the payload's docker-reference
+%% then reads "myorg:443/app", which cosign does not compare, and the
+%% credentials are the same (ocibuild's OCIBUILD_PUSH_* apply to any host).
+%% "localhost" is a registry to go-containerregistry already.
+-spec signing_registry(binary()) -> binary().
+signing_registry(<<"localhost">> = Registry) ->
+    Registry;
+signing_registry(Registry) ->
+    case looks_like_host(Registry) of
+        true -> Registry;
+        false -> <<Registry/binary, ":443">>
+    end.
+
+%% @doc The warning for a --push registry that only ocibuild reads as a
+%% host (see signing_registry/1): every other tool needs the ":443" form to
+%% find the image, cosign verify included.
+-spec dotless_registry_warning(binary() | string()) -> none | string().
+dotless_registry_warning(Dest) ->
+    case parse_push_destination(bin(Dest)) of
+        {<<>>, _} ->
+            none;
+        {Registry, _} ->
+            case signing_registry(Registry) of
+                Registry -> none;
+                Host ->
+                    f("ocisign: --push ~ts names the registry host ~ts (ocibuild's reading), but cosign, "
+                      "docker and Kubernetes read ~ts/NAME as Docker Hub (docker.io/~ts/NAME). Signing it as "
+                      "~ts/NAME, the same registry; refer to the image that way (cosign verify ~ts/NAME:TAG), "
+                      "or push to ~ts or a fully qualified host name.",
+                      [Dest, Registry, Registry, Registry, Host, Host, Host])
+            end
     end.
 
 %% Docker Hub keeps official images under library/.
@@ -290,6 +339,30 @@ option({K, V}, _) when K =:= timeout_ms; K =:= on_error; K =:= rekor_public_key 
 option(Other, {Opts, Unknown}) ->
     {Opts, [Other | Unknown]}.
 
+%% @doc The --digest of `rebar3 ocisign sign': the manifest to sign instead
+%% of what the tags point to when the program resolves them (the hook can
+%% only sign tags: ocibuild does not expose the digest it pushed).
+-spec digest(proplists:proplist()) -> {ok, binary() | undefined} | {error, term()}.
+digest(Args) ->
+    case proplists:get_value(digest, Args) of
+        undefined -> {ok, undefined};
+        D ->
+            B = bin(D),
+            case re:run(B, "^sha256:[0-9a-f]{64}$", [{capture, none}]) of
+                match -> {ok, B};
+                nomatch -> {error, {bad_digest, B}}
+            end
+    end.
+
+%% @doc ocisign_port:open/1 options. A relative {bin, Path} is resolved
+%% against Root, the project root (where rebar.config is), so that it does
+%% not depend on the working directory at the time the port is opened.
+-spec port_options(options(), file:filename()) -> map().
+port_options(#{bin := undefined}, _Root) ->
+    #{};
+port_options(#{bin := Bin}, Root) ->
+    #{bin => filename:absname(Bin, Root)}.
+
 %% @doc The ocisign_port:sign/2 request for one reference. timeout_ms is
 %% always sent so that the program's deadline (which an OCISIGN_CONFIG file
 %% could otherwise change) and ours agree. The log fields are sent only when
@@ -343,6 +416,12 @@ annotation_pair(P) ->
 format_error({bare_tag_needs_release, T}) ->
     f("tag ~ts has no repository and no release name is known to qualify it "
       "(give --release or a relx release, or tag as name:~ts)", [T, T]);
+format_error({bad_push_destination, Dest}) ->
+    f("--push \"~ts\" is not a push destination: give REGISTRY[/NAMESPACE] without empty parts, "
+      "e.g. ghcr.io/myorg", [Dest]);
+format_error({bad_digest, D}) ->
+    f("--digest \"~ts\" is not a manifest digest: give sha256: and 64 lowercase hex digits "
+      "(the digest ocibuild printed for the push)", [D]);
 format_error(no_tags) ->
     "no image tag: give -t NAME:TAG (or {ocibuild, [{tag, ...}]} in rebar.config)";
 format_error({bad_option, annotations, V}) ->

@@ -19,7 +19,9 @@
 %%                         code; Message is a binary for humans.
 %%   timeout               no reply in time: the OS process was killed.
 %%   {port_exit, Status}   the Go program died (exit status, 137 = SIGKILL)
-%%                         or the port failed (e.g. epipe).
+%%                         or the port failed (e.g. epipe);
+%%                         killed_after_timeout: another request on the same
+%%                         port timed out, which killed the program.
 %%   closed                the port was closed (close/1, or it had died before).
 %%   {protocol_error, R}   a reply frame that is not a protocol v1 reply.
 %%   {protocol_mismatch, Got, 1}  open/1: the program speaks another protocol.
@@ -479,6 +481,9 @@ format_error({port_exit, 137}) ->
     "the ocisign program was killed (SIGKILL)";
 format_error({port_exit, N}) when is_integer(N), N > 128 ->
     lists:flatten(io_lib:format("the ocisign program died from signal ~b", [N - 128]));
+format_error({port_exit, killed_after_timeout}) ->
+    "the ocisign program was killed because another request on the same port timed out "
+    "(one program serves all of them); open a new port and retry";
 format_error({port_exit, N}) when is_integer(N) ->
     lists:flatten(io_lib:format("the ocisign program exited with status ~b before answering "
                                 "(its messages are on stderr above)", [N]));

@@ -55,9 +55,10 @@ check_program(State, undefined) ->
     {ok, State};
 check_program(State, _Push) ->
     case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
-        {ok, #{bin := Bin, on_error := OnError} = Opts, _} ->
-            Checked = case ocisign_bin:find(#{bin => Bin}) of
-                          {ok, _} -> check_log_key(Opts, rebar_dir:root_dir(State));
+        {ok, #{on_error := OnError} = Opts, _} ->
+            Root = rebar_dir:root_dir(State),
+            Checked = case ocisign_bin:find(ocisign_config:port_options(Opts, Root)) of
+                          {ok, _} -> check_log_key(Opts, Root);
                           {error, Reason} -> {error, {port, Reason}}
                       end,
             case Checked of

@@ -3,9 +3,10 @@
 %% Runs as the post hook of `ocibuild' (it then sees ocibuild's parsed
 %% arguments and the key {ocisign, prepare} took away), inside
 %% `rebar3 ocisign build', or on its own:
-%%   rebar3 ocisign sign --push REGISTRY[/NAMESPACE] -t TAG... [--sign-key KEY]
+%%   rebar3 ocisign sign --push REGISTRY[/NAMESPACE] -t TAG... [--sign-key KEY] [--digest D]
 %% Each tag's reference is signed by the Go program, which resolves the tag
-%% (ocibuild keeps the pushed digest to itself) and, unless
+%% (ocibuild keeps the pushed digest to itself, so the hook signs what the
+%% tag points to at signing time; --digest pins it) and, unless
 %% {ocisign, [{recursive, false}]}, signs every platform manifest of an index.
 -module(ocisign_prv_sign).
 
@@ -28,7 +29,9 @@ init(State) ->
         {opts, [{push, $p, "push", string, "Registry and namespace the image was pushed to (e.g. ghcr.io/myorg)"},
                 {tag, $t, "tag", string, "Pushed image tag (repeatable; NAME:TAG or a bare TAG)"},
                 {sign_key, undefined, "sign-key", string, "Path to the cosign private key"},
-                {release, undefined, "release", string, "Release name that qualifies bare tags"}]}
+                {release, undefined, "release", string, "Release name that qualifies bare tags"},
+                {digest, undefined, "digest", string,
+                 "Sign this manifest digest (sha256:...) instead of what the tags point to now"}]}
     ]),
     {ok, rebar_state:add_provider(State, Provider)}.
 
@@ -89,24 +92,39 @@ sign_pushed(State, Prepared, Mode, Opts) ->
                                   none -> undefined
                               end,
                     Tags = ocisign_config:tags(Args, OciConfig),
-                    case ocisign_config:references(list_to_binary(Push), Tags, Release) of
-                        {ok, Refs} ->
+                    case refs_and_digest(Push, Tags, Release, Args) of
+                        {ok, Refs, Digest} ->
+                            case ocisign_config:dotless_registry_warning(Push) of
+                                none -> ok;
+                                Warning -> rebar_api:warn("~ts", [Warning])
+                            end,
                             Root = rebar_dir:root_dir(State),
                             KeyAbs = filename:absname(KeyPath, Root),
-                            Requests = [ocisign_config:sign_request(Ref, KeyAbs, Opts, Root)
+                            Requests = [with_digest(ocisign_config:sign_request(Ref, KeyAbs, Opts, Root),
+                                                    Digest)
                                         || Ref <- Refs],
-                            sign_refs(Requests, Opts);
+                            sign_refs(Requests, ocisign_config:port_options(Opts, Root));
                         {error, Reason} ->
                             {error, {config, Reason}}
                     end
             end
     end.
 
-sign_refs(Requests, Opts) ->
-    PortOpts = case maps:get(bin, Opts) of
-                   undefined -> #{};
-                   Bin -> #{bin => Bin}
-               end,
+refs_and_digest(Push, Tags, Release, Args) ->
+    case ocisign_config:digest(Args) of
+        {ok, Digest} ->
+            case ocisign_config:references(list_to_binary(Push), Tags, Release) of
+                {ok, Refs} -> {ok, Refs, Digest};
+                Error -> Error
+            end;
+        Error ->
+            Error
+    end.
+
+with_digest(Request, undefined) -> Request;
+with_digest(Request, Digest) -> Request#{digest => Digest}.
+
+sign_refs(Requests, PortOpts) ->
     case ocisign_port:open(PortOpts) of
         {ok, Pid} ->
             try

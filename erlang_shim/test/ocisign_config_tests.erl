@@ -94,6 +94,89 @@ references_test_() ->
      ?_assertEqual({error, no_tags}, R(<<"ghcr.io/o">>, [], undefined)),
      ?_assertEqual({error, {bare_tag_needs_release, <<"1.0">>}}, R(<<"ghcr.io/o">>, [<<"1.0">>], undefined))].
 
+%% A --push value without "/" is a registry host to ocibuild; the Go side
+%% (like cosign) reads "myorg/app" as Docker Hub, so a host without "." or
+%% ":" gets its default port: same server, unambiguous to both.
+dotless_registry_test_() ->
+    R = fun(Push, Tags) -> references(Push, Tags, <<"rel">>) end,
+    [?_assertEqual({ok, [<<"myorg:443/myapp:1.0">>]}, R(<<"myorg">>, [<<"myapp:1.0">>])),
+     ?_assertEqual({ok, [<<"myorg:443/rel:1.0">>, <<"myorg:443/rel:latest">>]},
+                   R(<<"myorg">>, [<<"1.0">>, <<"latest">>])),
+     ?_assertEqual({ok, [<<"registry:443/team/app:1">>]}, R("registry", [<<"team/app:1">>])),
+     %% Written with a port or as a name with a dot, it stays as it is.
+     ?_assertEqual({ok, [<<"myorg:443/myapp:1.0">>]}, R(<<"myorg:443">>, [<<"myapp:1.0">>])),
+     ?_assertEqual({ok, [<<"myorg:5000/myapp:1.0">>]}, R(<<"myorg:5000">>, [<<"myapp:1.0">>])),
+     ?_assertEqual({ok, [<<"myorg.internal/myapp:1.0">>]}, R(<<"myorg.internal">>, [<<"myapp:1.0">>])),
+     %% localhost is a registry to go-containerregistry too.
+     ?_assertEqual({ok, [<<"localhost/myapp:1.0">>]}, R(<<"localhost">>, [<<"myapp:1.0">>])),
+     ?_assertEqual({ok, [<<"localhost:5000/ns/myapp:1.0">>]}, R(<<"localhost:5000/ns">>, [<<"myapp:1.0">>])),
+     %% "myorg/ns" is a Docker Hub namespace to ocibuild as well: unchanged.
+     ?_assertEqual({ok, [<<"docker.io/myorg/ns/myapp:1.0">>]}, R(<<"myorg/ns">>, [<<"myapp:1.0">>])),
+     ?_assertEqual({ok, [<<"docker.io/library/myapp:1.0">>]}, R(<<"docker.io">>, [<<"myapp:1.0">>])),
+     ?_assertEqual({error, {bad_push_destination, <<>>}}, R(<<>>, [<<"myapp:1.0">>])),
+     ?_assertEqual({error, {bad_push_destination, <<"/ns">>}}, R(<<"/ns">>, [<<"myapp:1.0">>])),
+     ?_assertEqual({error, {bad_push_destination, <<"ghcr.io/">>}}, R(<<"ghcr.io/">>, [<<"myapp:1.0">>])),
+     ?_assertMatch("--push \"/ns\" is not a push destination" ++ _,
+                   ocisign_config:format_error({bad_push_destination, <<"/ns">>})),
+     ?_assertEqual(<<"myorg:443">>, ocisign_config:signing_registry(<<"myorg">>)),
+     ?_assertEqual(<<"docker.io">>, ocisign_config:signing_registry(<<"docker.io">>)),
+     ?_assertEqual(<<"127.0.0.1:5000">>, ocisign_config:signing_registry(<<"127.0.0.1:5000">>))].
+
+digest_test_() ->
+    D = <<"sha256:", (binary:copy(<<"0a">>, 32))/binary>>,
+    [?_assertEqual({ok, undefined}, ocisign_config:digest([])),
+     ?_assertEqual({ok, D}, ocisign_config:digest([{digest, binary_to_list(D)}])),
+     ?_assertEqual({error, {bad_digest, <<"sha256:0A">>}}, ocisign_config:digest([{digest, "sha256:0A"}])),
+     ?_assertMatch({error, {bad_digest, _}},
+                   ocisign_config:digest([{digest, "SHA256:" ++ lists:duplicate(64, $a)}])),
+     ?_assertMatch("--digest \"x\" is not a manifest digest" ++ _,
+                   ocisign_config:format_error({bad_digest, <<"x">>}))].
+
+dotless_registry_warning_test_() ->
+    W = fun ocisign_config:dotless_registry_warning/1,
+    [?_assertEqual(none, W(<<"ghcr.io/myorg">>)),
+     ?_assertEqual(none, W("localhost")),
+     ?_assertEqual(none, W("myorg:443")),
+     ?_assertEqual(none, W("myorg/ns")),
+     ?_assertEqual(none, W("docker.io")),
+     ?_assertEqual(none, W("")),
+     fun() ->
+             Msg = W("myorg"),
+             ?assert(is_list(Msg)),
+             ?assertNotEqual(nomatch, string:find(Msg, "docker.io/myorg/NAME")),
+             ?assertNotEqual(nomatch, string:find(Msg, "cosign verify myorg:443/NAME:TAG"))
+     end].
+
+%% A relative {bin, _} is relative to the project root, not to the working
+%% directory the port happens to be opened from.
+port_options_test_() ->
+    {ok, Defaults, []} = options([]),
+    {ok, Rel, []} = options([{bin, "tools/ocisign"}]),
+    {ok, Abs, []} = options([{bin, "/opt/ocisign/bin/ocisign"}]),
+    [?_assertEqual(#{}, ocisign_config:port_options(Defaults, "/proj")),
+     ?_assertEqual(#{bin => "/proj/tools/ocisign"}, ocisign_config:port_options(Rel, "/proj")),
+     ?_assertEqual(#{bin => "/opt/ocisign/bin/ocisign"}, ocisign_config:port_options(Abs, "/proj"))].
+
+%% The resolved path finds the program whatever the working directory is.
+port_options_cwd_test() ->
+    Root = filename:join("/tmp", "ocisign_root_tests." ++ os:getpid()),
+    Bin = filename:join([Root, "tools", "ocisign"]),
+    ok = filelib:ensure_dir(Bin),
+    ok = file:write_file(Bin, <<"#!/bin/sh\n">>),
+    ok = file:change_mode(Bin, 8#755),
+    {ok, Cwd} = file:get_cwd(),
+    {ok, Opts, []} = options([{bin, "tools/ocisign"}]),
+    try
+        ok = file:set_cwd("/"),
+        ?assertEqual({ok, Bin}, ocisign_bin:find(ocisign_config:port_options(Opts, Root))),
+        %% Without the root the same setting is looked up in "/" and refused.
+        ?assertEqual({error, {bin_not_found, "{ocisign, [{bin, ...}]} in rebar.config", "tools/ocisign"}},
+                     ocisign_bin:find(#{bin => "tools/ocisign"}))
+    after
+        ok = file:set_cwd(Cwd),
+        os:cmd("rm -rf '" ++ Root ++ "'")
+    end.
+
 options_test_() ->
     Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
                  timeout_ms => undefined, bin => undefined, on_error => fail,

@@ -86,6 +86,8 @@ format_error_test_() ->
      ?_assertEqual("the ocisign program was killed (SIGKILL)", F({port_exit, 137})),
      ?_assertEqual("the ocisign program exited with status 2 before answering (its messages are on stderr above)",
                    F({port_exit, 2})),
+     ?_assertMatch("the ocisign program was killed because another request on the same port timed out" ++ _,
+                   F({port_exit, killed_after_timeout})),
      ?_assert(is_list(F(timeout))),
      ?_assert(is_list(F({bin_missing, undefined}))),
      ?_assert(is_list(F({protocol_mismatch, 2, 1})))].

@@ -105,6 +105,19 @@ check "Go decodes the Erlang encoding of its document" bash -c "
         ok = file:write_file(\"$TMP/erl.json\", ocisign_json:encode_native(ocisign_json:decode_native(B))),
         halt().' && cd '$ROOT' && go run ./test/erlang/jsonfixture check '$TMP/erl.json'"
 
+# A --push value without "." or ":" is a registry host to ocibuild
+# (https://myorg); the references ocisign sends must name that host to the
+# Go parser too, not Docker Hub (which is what "myorg/app" means to it).
+check "dotless --push: the signed reference names host myorg:443, the .sig goes there too" bash -c "
+    refs=\$(erl -noshell -pa '$EBIN' -eval '
+        {ok, Refs} = ocisign_config:references(<<\"myorg\">>, [<<\"app:1.0\">>, <<\"app:latest\">>], undefined),
+        [io:format(\"~s~n\", [R]) || R <- Refs], halt().') &&
+    [ \"\$refs\" = 'myorg:443/app:1.0
+myorg:443/app:latest' ] &&
+    [ \"\$('$TMP/pushimage' parse myorg:443/app:1.0)\" = 'myorg:443 myorg:443/app' ] &&
+    [ \"\$('$TMP/pushimage' parse myorg/app:1.0)\" = 'index.docker.io index.docker.io/myorg/app' ] &&
+    [ \"\$('$TMP/pushimage' parse localhost/app:1.0)\" = 'localhost localhost/app' ]"
+
 # --- registry and key ---------------------------------------------------------
 
 PORT=$(erl -noshell -eval '{ok, S} = gen_tcp:listen(0, [{ip, {127,0,0,1}}]), {ok, P} = inet:port(S), io:format("~b", [P]), halt().')
@@ -282,6 +295,52 @@ if out=$("$TMP/pushimage" push -platforms 2 "$REG/ns/app:later" 2>&1); then
     verify_all "rebar3 ocisign sign" "$REG/ns/app:later"
 else
     fail "push image for rebar3 ocisign sign" "$out"
+fi
+
+# --digest pins what is signed: the tag moved to another image after the
+# push (the window the hook cannot close), the pushed digest is still the
+# one signed.
+if PINNED=$("$TMP/pushimage" push -platforms 2 "$REG/ns/app:pinned" 2>&1) &&
+    MOVED=$("$TMP/pushimage" push -platforms 1 "$REG/ns/app:pinned" 2>&1); then
+    in_project "$P" rebar3 ocisign sign --push "$REG/ns" -t app:pinned --sign-key cosign.key --digest "$PINNED"
+    first=$(grep '^Signed: sha256:' <<<"$OUT" | head -n 1 | awk '{print $2}')
+    if [ "$STATUS" -eq 0 ] && [ "$first" = "$PINNED" ] && [ "$PINNED" != "$MOVED" ] &&
+        [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 3 ] && ! grep -q "$MOVED" <<<"$OUT"; then
+        pass "rebar3 ocisign sign --digest: the pinned digest is signed, not the tag's new one"
+    else
+        fail "rebar3 ocisign sign --digest: the pinned digest is signed, not the tag's new one (first '$first', pinned $PINNED, moved $MOVED)" "$OUT"
+    fi
+    cosign_verify "rebar3 ocisign sign --digest" "$REG/ns/app@$PINNED"
+else
+    fail "push images for rebar3 ocisign sign --digest" "$PINNED $MOVED"
+fi
+in_project "$P" rebar3 ocisign sign --push "$REG/ns" -t app:pinned --sign-key cosign.key --digest sha256:abc
+if [ "$STATUS" -eq 1 ] && grep -q -- '--digest "sha256:abc" is not a manifest digest' <<<"$OUT"; then
+    pass "rebar3 ocisign sign --digest sha256:abc: exit 1 with a clear message"
+else
+    fail "rebar3 ocisign sign --digest sha256:abc: exit 1 with a clear message (status $STATUS)" "$OUT"
+fi
+
+# {ocisign, [{bin, "tools/ocisign"}]} is relative to the project root: it
+# works there, and a missing one is reported by its absolute path before
+# ocibuild pushes anything.
+mkdir -p "$P/tools" && cp "$BIN" "$P/tools/ocisign"
+in_project "$P" rebar3 as relbin ocisign sign --push "$REG/ns" -t app:1.0 --sign-key cosign.key
+if [ "$STATUS" -eq 0 ] && grep -q '^Signed: sha256:.*(already signed with this key)' <<<"$OUT"; then
+    pass "{bin, \"tools/ocisign\"}: the project-relative program signs"
+else
+    fail "{bin, \"tools/ocisign\"}: the project-relative program signs" "$OUT"
+fi
+PB=$TMP/proj_relbin
+project "$PB" "[ocibuild, ocisign]"
+in_project "$PB" rebar3 as relbin ocibuild --push "$REG/ns" --sign-key cosign.key -t app:relbin
+"$TMP/pushimage" exists "$REG/ns/app:relbin" >/dev/null 2>&1
+code=$?
+if [ "$STATUS" -eq 1 ] && [ "$code" = 3 ] &&
+    grep -qF "the ocisign program set by {ocisign, [{bin, ...}]} in rebar.config does not exist: $PB/tools/ocisign" <<<"$OUT"; then
+    pass "{bin, \"tools/ocisign\"} missing: exit 1 naming $PB/tools/ocisign, before the push"
+else
+    fail "{bin, \"tools/ocisign\"} missing: exit 1 naming $PB/tools/ocisign, before the push (status $STATUS, exists: $code)" "$OUT"
 fi
 
 # `rebar3 ocisign build`: ocibuild + sign, signing once.

@@ -53,6 +53,8 @@ func main() {
 		err = waitRegistry(os.Args[2:])
 	case "exists":
 		err = exists(os.Args[2:])
+	case "parse":
+		err = parse(os.Args[2:])
 	default:
 		usage()
 	}
@@ -63,7 +65,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: pushimage push [-platforms N] [-bogus-sig] REF [EXTRA_TAG...] | sigs REF | wait HOST:PORT | exists REF")
+	fmt.Fprintln(os.Stderr, "usage: pushimage push [-platforms N] [-bogus-sig] REF [EXTRA_TAG...] | sigs REF | wait HOST:PORT | exists REF | parse REF")
 	os.Exit(2)
 }
 
@@ -251,4 +253,19 @@ func exists(args []string) error {
 		os.Exit(3)
 	}
 	return err
+}
+
+// parse prints how go-containerregistry (ocisign's and cosign's parser)
+// reads REF: the registry host and the repository name that ocisign writes
+// as the payload's docker-reference and pushes the .sig tag to.
+func parse(args []string) error {
+	if len(args) != 1 {
+		usage()
+	}
+	ref, err := name.ParseReference(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Println(ref.Context().RegistryStr(), ref.Context().Name())
+	return nil
 }
