@@ -469,17 +469,17 @@ func (c *Client) putBlobsAndCheckTag(ctx context.Context, conn *repoConn, job *s
 		}
 		return err == nil && known
 	}
-	start := time.Now()
-	var checked bool
-	var answered time.Time
+	// The PUTs are sent first: the HEAD then lands as late as it can.
+	var err error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		checked = check()
-		answered = time.Now()
+		err = c.putBlobs(ctx, conn, plan)
 	}()
-	err := c.putBlobs(ctx, conn, plan)
+	start := time.Now()
+	checked := check()
+	answered := time.Now()
 	wg.Wait()
 	if err == nil && checked && !plan.moved && time.Since(answered) > max(2*answered.Sub(start), staleCheckAfter) {
 		check()
