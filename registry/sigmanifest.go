@@ -71,6 +71,16 @@ func parseSignatureManifest(body []byte, contentType string) (*existingSignature
 	if len(raw.Layers) != len(m.Layers) {
 		return nil, fmt.Errorf("signature manifest layers do not parse")
 	}
+	// A descriptor without a digest would be written back as "digest":":",
+	// which no registry accepts: refuse the manifest instead of corrupting it.
+	for i, l := range m.Layers {
+		if l.Digest == (v1.Hash{}) {
+			return nil, fmt.Errorf("signature manifest layer %d has no digest", i)
+		}
+	}
+	if m.Subject != nil && m.Subject.Digest == (v1.Hash{}) {
+		return nil, fmt.Errorf("signature manifest has a subject without a digest")
+	}
 	return &existingSignatures{digest: sha256Digest(body), mediaType: mt, manifest: m, rawLayers: raw.Layers}, nil
 }
 
