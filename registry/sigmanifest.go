@@ -151,5 +151,14 @@ func buildManifest(old *existingSignatures, mt types.MediaType, config v1.Descri
 		m.ArtifactType = old.manifest.ArtifactType
 	}
 	m.Layers = append(m.Layers, json.RawMessage(newLayer))
-	return json.Marshal(m)
+	// No HTML escaping: json.Marshal would rewrite a foreign layer's literal
+	// "<", ">" or "&" as \u003c…, changing bytes we promise to keep. Our own
+	// fields never contain those characters, so cosign's bytes are unchanged.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
