@@ -152,10 +152,10 @@ func TestBadCommandLinesConfigsAndKeys(t *testing.T) {
 			}
 			args := make([]string, len(tc.args))
 			for i, a := range tc.args {
-				args[i] = strings.ReplaceAll(a, "{reg}", env.reg.Addr)
+				args[i] = strings.ReplaceAll(a, "{reg}", env.Reg.Addr)
 			}
 			r := ocisign(t, dir, extra, args...)
-			want := "ocisign: " + strings.ReplaceAll(tc.stderr, "{reg}", env.reg.Addr) + "\n"
+			want := "ocisign: " + strings.ReplaceAll(tc.stderr, "{reg}", env.Reg.Addr) + "\n"
 			if r.Code != tc.exit || r.Stderr != want {
 				t.Fatalf("want exit %d and stderr\n%q\ngot:\n%s\nstderr %q", tc.exit, want, r, r.Stderr)
 			}

@@ -80,7 +80,7 @@ func TestBadPortFramesAndTheBinaryKeepsServing(t *testing.T) {
 	if r := ocisign(t, dir, []string{"COSIGN_PASSWORD=" + keyPassword}, "generate-key-pair", "--output-key-prefix", "k"); r.Code != 0 {
 		t.Fatalf("generate-key-pair:\n%s", r)
 	}
-	p, err := th.StartPort(env.ocisign, th.IsolatedEnv(env.home, env.tuf, "COSIGN_PASSWORD="+keyPassword), "--max-frame-bytes", "4096")
+	p, err := th.StartPort(env.Ocisign, th.IsolatedEnv(env.Home, env.TUF, "COSIGN_PASSWORD="+keyPassword), "--max-frame-bytes", "4096")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestBadPortFramesAndTheBinaryKeepsServing(t *testing.T) {
 			t.Errorf("port exit after stdin closed: %v\n%s", err, p.Stderr)
 		}
 	}()
-	subst := strings.NewReplacer("{dir}", dir, "{reg}", env.reg.Addr)
+	subst := strings.NewReplacer("{dir}", dir, "{reg}", env.Reg.Addr)
 	for i, tc := range portCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error

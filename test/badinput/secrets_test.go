@@ -80,14 +80,14 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	secrets = append(secrets, passwordMarker, pushPasswordMarker, pushTokenMarker,
 		base64.StdEncoding.EncodeToString([]byte(pushUser+":"+pushPasswordMarker)))
 
-	proxy, err := th.StartProxy(env.reg.Addr)
+	proxy, err := th.StartProxy(env.Reg.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
 	var deny atomic.Bool
 	proxy.SetHook(authFront(&deny))
-	digest, err := th.PushImage(env.reg.Addr + "/secrets/app:1")
+	digest, err := th.PushImage(env.Reg.Addr + "/secrets/app:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +115,8 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	deny.Store(false)
 
 	// The port, successes and failures, in one process.
-	portEnv := th.IsolatedEnv(env.home, env.tuf, basicEnv...)
-	p, err := th.StartPort(env.ocisign, portEnv)
+	portEnv := th.IsolatedEnv(env.Home, env.TUF, basicEnv...)
+	p, err := th.StartPort(env.Ocisign, portEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	}
 	outputs = append(outputs, "port log\n"+p.Stderr.String())
 	// A port whose key does not decrypt.
-	p2, err := th.StartPort(env.ocisign, th.IsolatedEnv(env.home, env.tuf, "COSIGN_PASSWORD=wrong-"+passwordMarker))
+	p2, err := th.StartPort(env.Ocisign, th.IsolatedEnv(env.Home, env.TUF, "COSIGN_PASSWORD=wrong-"+passwordMarker))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	p2.Close()
 	outputs = append(outputs, "port log\n"+p2.Stderr.String())
 
-	regLog, err := os.ReadFile(env.reg.LogPath)
+	regLog, err := os.ReadFile(env.Reg.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,11 +241,11 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 		t.Fatalf("generate-key-pair:\n%s", r)
 	}
 	keyFile, pubFile := keyPrefix+".key", keyPrefix+".pub"
-	digest, err := th.PushImage(env.reg.Addr + "/secrets/rekor:1")
+	digest, err := th.PushImage(env.Reg.Addr + "/secrets/rekor:1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := env.reg.Addr + "/secrets/rekor@" + digest
+	ref := env.Reg.Addr + "/secrets/rekor@" + digest
 
 	userinfo := "alice:" + rekorTokenMarker
 	rekor := newRekorStandIn(t, "Basic "+base64.StdEncoding.EncodeToString([]byte(userinfo)))
@@ -292,7 +292,7 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--rekor-url", deadURL, ref), 0) // warns: bundles unchecked
 
 	// The port, with the config's log as its default, then per request.
-	p, err := th.StartPort(env.ocisign, th.IsolatedEnv(env.home, env.tuf, baseEnv...), "--config", goodConfig)
+	p, err := th.StartPort(env.Ocisign, th.IsolatedEnv(env.Home, env.TUF, baseEnv...), "--config", goodConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,81 +32,44 @@ const (
 )
 
 var env struct {
-	tmp, home, tuf string
-	ocisign        string
-	tools          th.Tools
-	reg            *th.Registry
-	keys, pubs     []string
-	repoN          int
+	th.Package
+	keys, pubs []string
+	repoN      int
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv("OCISIGN_E2E") != "1" {
-		fmt.Println("concurrency: skipped (set OCISIGN_E2E=1, or run `make test`)")
-		os.Exit(0)
-	}
-	code, err := setUp(m)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "concurrency: FAIL: set-up: %v\n", err)
-		code = 1
-	}
-	os.Exit(code)
+	th.SetupPackage(m, &env.Package, th.PackageOptions{Name: "concurrency", Cosign: true, DockerConfigDir: true, Then: setUp})
 }
 
-func setUp(m *testing.M) (int, error) {
-	tmp, err := os.MkdirTemp("", "ocisign-concurrency-")
-	if err != nil {
-		return 1, err
-	}
-	defer os.RemoveAll(tmp)
-	env.tmp, env.home, env.tuf = tmp, filepath.Join(tmp, "home"), filepath.Join(tmp, "tuf")
-	for _, d := range []string{env.home, filepath.Join(env.home, ".docker"), env.tuf} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return 1, err
-		}
-	}
-	if env.tools, err = th.FindTools(); err != nil {
-		return 1, err
-	}
-	root, err := th.RepoRoot(".")
-	if err != nil {
-		return 1, err
-	}
-	env.ocisign = filepath.Join(tmp, "ocisign")
-	if err := th.BuildOcisign(root, env.ocisign); err != nil {
-		return 1, err
-	}
+// setUp picks the binary under test and makes one key per signer.
+func setUp(p *th.Package) (stop func(), err error) {
 	if bin := os.Getenv("OCISIGN_CONCURRENCY_BIN"); bin != "" {
-		env.ocisign = bin
+		p.Ocisign = bin
 	}
-	if env.reg, err = th.StartRegistry(env.tools.Registry, filepath.Join(tmp, "registry")); err != nil {
-		return 1, err
-	}
-	defer env.reg.Stop()
 	for i := 0; i < signers; i++ {
-		prefix := filepath.Join(tmp, fmt.Sprintf("signer%d", i))
-		r, err := th.Run(subEnv(), time.Minute, env.ocisign, "generate-key-pair", "--output-key-prefix", prefix)
+		prefix := filepath.Join(p.Tmp, fmt.Sprintf("signer%d", i))
+		r, err := th.Run(subEnv(), time.Minute, p.Ocisign, "generate-key-pair", "--output-key-prefix", prefix)
 		if err != nil || r.Code != 0 {
-			return 1, fmt.Errorf("generate-key-pair: %v\n%s", err, r)
+			return nil, fmt.Errorf("generate-key-pair: %v\n%s", err, r)
 		}
 		env.keys, env.pubs = append(env.keys, prefix+".key"), append(env.pubs, prefix+".pub")
 	}
-	return m.Run(), nil
+	return nil, nil
 }
 
 func subEnv() []string {
-	return th.IsolatedEnv(env.home, env.tuf, "COSIGN_PASSWORD="+password)
+	return th.IsolatedEnv(env.Home, env.TUF, "COSIGN_PASSWORD="+password)
 }
 
 func newImage(t *testing.T) (repo, ref string) {
 	t.Helper()
 	env.repoN++
 	repo = fmt.Sprintf("concurrency/app%d", env.repoN)
-	d, err := th.PushImage(env.reg.Addr + "/" + repo + ":v1")
+	d, err := th.PushImage(env.Reg.Addr + "/" + repo + ":v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return repo, env.reg.Addr + "/" + repo + "@" + d
+	return repo, env.Reg.Addr + "/" + repo + "@" + d
 }
 
 // assertAllSignatures checks the .sig manifest has one layer per signer and
@@ -114,7 +77,7 @@ func newImage(t *testing.T) (repo, ref string) {
 func assertAllSignatures(t *testing.T, repo, ref string, cosignVersion string) {
 	t.Helper()
 	digest := ref[strings.LastIndex(ref, "@")+1:]
-	req, _ := http.NewRequest(http.MethodGet, "http://"+env.reg.Addr+"/v2/"+repo+"/manifests/"+strings.Replace(digest, ":", "-", 1)+".sig", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+env.Reg.Addr+"/v2/"+repo+"/manifests/"+strings.Replace(digest, ":", "-", 1)+".sig", nil)
 	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -139,7 +102,7 @@ func assertAllSignatures(t *testing.T, repo, ref string, cosignVersion string) {
 		go func() {
 			defer wg.Done()
 			args := append(th.CosignVerifyArgs(env.pubs[i]), ref)
-			results[i], errs[i] = th.Run(subEnv(), 3*time.Minute, env.tools.Cosign[cosignVersion], args...)
+			results[i], errs[i] = th.Run(subEnv(), 3*time.Minute, env.Tools.Cosign[cosignVersion], args...)
 		}()
 	}
 	wg.Wait()
@@ -173,7 +136,7 @@ func TestEightProcessesSignOneDigest(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				results[i], errs[i] = th.Run(subEnv(), 3*time.Minute, env.ocisign, "sign", "--key", env.keys[i], ref)
+				results[i], errs[i] = th.Run(subEnv(), 3*time.Minute, env.Ocisign, "sign", "--key", env.keys[i], ref)
 			}()
 		}
 		close(start)
@@ -197,7 +160,7 @@ func TestEightProcessesSignOneDigest(t *testing.T) {
 }
 
 func TestEightRequestsOnOnePortSignOneDigest(t *testing.T) {
-	p, err := th.StartPort(env.ocisign, subEnv())
+	p, err := th.StartPort(env.Ocisign, subEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +203,7 @@ const crossHostTrials = 20
 // XDG_RUNTIME_DIR, so it shares no tag lock with the others.
 func hostEnv(t *testing.T) []string {
 	t.Helper()
-	d, err := os.MkdirTemp(env.tmp, "host-")
+	d, err := os.MkdirTemp(env.Tmp, "host-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +213,7 @@ func hostEnv(t *testing.T) []string {
 // keyVerifies runs `ocisign verify --key PUB ref` (exit 0 iff valid).
 func keyVerifies(t *testing.T, i int, ref string) bool {
 	t.Helper()
-	r, err := th.Run(subEnv(), time.Minute, env.ocisign, "verify", "--key", env.pubs[i], ref)
+	r, err := th.Run(subEnv(), time.Minute, env.Ocisign, "verify", "--key", env.pubs[i], ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +252,7 @@ func TestEightProcessesOnEightHostsSignOneDigest(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				results[i], errs[i] = th.Run(envs[i], 3*time.Minute, env.ocisign, "sign", "--key", env.keys[i], ref)
+				results[i], errs[i] = th.Run(envs[i], 3*time.Minute, env.Ocisign, "sign", "--key", env.keys[i], ref)
 			}()
 		}
 		close(start)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,70 +22,32 @@ import (
 const password = "faults-password-not-secret"
 
 var env struct {
-	tmp, home, tuf string
-	ocisign        string
-	reg            *th.Registry
-	proxy          *th.Proxy
-	key            string
-	repoN          int
+	th.Package
+	proxy *th.Proxy
+	key   string
+	repoN int
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv("OCISIGN_E2E") != "1" {
-		fmt.Println("faults: skipped (set OCISIGN_E2E=1, or run `make test`)")
-		os.Exit(0)
-	}
-	code, err := setUp(m)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "faults: FAIL: set-up: %v\n", err)
-		code = 1
-	}
-	os.Exit(code)
+	th.SetupPackage(m, &env.Package, th.PackageOptions{Name: "faults", Then: setUp})
 }
 
-func setUp(m *testing.M) (int, error) {
-	tmp, err := os.MkdirTemp("", "ocisign-faults-")
-	if err != nil {
-		return 1, err
+// setUp puts the fault proxy in front of the registry and makes the key.
+func setUp(p *th.Package) (stop func(), err error) {
+	if env.proxy, err = th.StartProxy(p.Reg.Addr); err != nil {
+		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	env.tmp, env.home, env.tuf = tmp, filepath.Join(tmp, "home"), filepath.Join(tmp, "tuf")
-	for _, d := range []string{env.home, env.tuf} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return 1, err
-		}
-	}
-	regBin, err := th.ToolPath("OCISIGN_REGISTRY_BIN", "/usr/bin/docker-registry")
-	if err != nil {
-		return 1, err
-	}
-	root, err := th.RepoRoot(".")
-	if err != nil {
-		return 1, err
-	}
-	env.ocisign = filepath.Join(tmp, "ocisign")
-	if err := th.BuildOcisign(root, env.ocisign); err != nil {
-		return 1, err
-	}
-	if env.reg, err = th.StartRegistry(regBin, filepath.Join(tmp, "registry")); err != nil {
-		return 1, err
-	}
-	defer env.reg.Stop()
-	if env.proxy, err = th.StartProxy(env.reg.Addr); err != nil {
-		return 1, err
-	}
-	defer env.proxy.Close()
-	prefix := filepath.Join(tmp, "cosign")
-	r, err := th.Run(subEnv(), time.Minute, env.ocisign, "generate-key-pair", "--output-key-prefix", prefix)
+	prefix := filepath.Join(p.Tmp, "cosign")
+	r, err := th.Run(subEnv(), time.Minute, p.Ocisign, "generate-key-pair", "--output-key-prefix", prefix)
 	if err != nil || r.Code != 0 {
-		return 1, fmt.Errorf("generate-key-pair: %v\n%s", err, r)
+		return env.proxy.Close, fmt.Errorf("generate-key-pair: %v\n%s", err, r)
 	}
 	env.key = prefix + ".key"
-	return m.Run(), nil
+	return env.proxy.Close, nil
 }
 
 func subEnv() []string {
-	return th.IsolatedEnv(env.home, env.tuf, "COSIGN_PASSWORD="+password)
+	return th.IsolatedEnv(env.Home, env.TUF, "COSIGN_PASSWORD="+password)
 }
 
 // signedImage pushes an image and signs it once without faults; it returns
@@ -95,7 +56,7 @@ func signedImage(t *testing.T, presign bool) (repo, digest string) {
 	t.Helper()
 	env.repoN++
 	repo = fmt.Sprintf("faults/app%d", env.repoN)
-	digest, err := th.PushImage(env.reg.Addr + "/" + repo + ":v1")
+	digest, err := th.PushImage(env.Reg.Addr + "/" + repo + ":v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +82,7 @@ type signOut struct {
 
 func sign(t *testing.T, repo, digest, timeout string) signOut {
 	t.Helper()
-	r, err := th.Run(subEnv(), 3*time.Minute, env.ocisign, "sign", "--key", env.key, "--output", "json",
+	r, err := th.Run(subEnv(), 3*time.Minute, env.Ocisign, "sign", "--key", env.key, "--output", "json",
 		"--timeout", timeout, "-a", fmt.Sprintf("at=%d", time.Now().UnixNano()), env.proxy.Addr+"/"+repo+"@"+digest)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +111,7 @@ type sigState struct {
 
 func state(t *testing.T, repo, digest string) sigState {
 	t.Helper()
-	base := "http://" + env.reg.Addr + "/v2/" + repo
+	base := "http://" + env.Reg.Addr + "/v2/" + repo
 	req, _ := http.NewRequest(http.MethodGet, base+"/manifests/"+strings.Replace(digest, ":", "-", 1)+".sig", nil)
 	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
 	resp, err := http.DefaultClient.Do(req)
