@@ -92,10 +92,10 @@ func TestRekorURLCredentialsNeverEchoed(t *testing.T) {
 			frame: fmt.Sprintf(`{"id":6,"op":"verify","reference":%q,"public_key":%q,"require_tlog":true,"rekor_url":%q}`, image+":1.0", pubPath, withCredentials(dead)),
 			code:  tlog.ErrorCode, want: dead},
 		{name: "sign, log answers",
-			frame: fmt.Sprintf(`{"id":7,"op":"sign","reference":%q,"rekor_url":%q}`, image+":1.0", withCredentials(rekor.srv.URL)),
+			frame: fmt.Sprintf(`{"id":7,"op":"sign","reference":%q,"rekor_url":%q}`, image+":1.0", withCredentials(rekor.Srv.URL)),
 			ok:    true},
 		{name: "verify, log key from the log",
-			frame: fmt.Sprintf(`{"id":8,"op":"verify","reference":%q,"public_key":%q,"require_tlog":true,"rekor_url":%q}`, image+":1.0", pubPath, withCredentials(rekor.srv.URL)),
+			frame: fmt.Sprintf(`{"id":8,"op":"verify","reference":%q,"public_key":%q,"require_tlog":true,"rekor_url":%q}`, image+":1.0", pubPath, withCredentials(rekor.Srv.URL)),
 			ok:    true},
 		{name: "verify, bundles unchecked because the log is down (logged)",
 			frame: fmt.Sprintf(`{"id":9,"op":"verify","reference":%q,"public_key":%q,"rekor_url":%q}`, image+":1.0", pubPath, withCredentials(dead)),
@@ -119,8 +119,8 @@ func TestRekorURLCredentialsNeverEchoed(t *testing.T) {
 			}
 		})
 	}
-	if rekor.posts.Load() != 1 || rekor.keyGets.Load() == 0 {
-		t.Errorf("the log saw %d posts and %d key fetches; the successful cases did not reach it", rekor.posts.Load(), rekor.keyGets.Load())
+	if rekor.Posts.Load() != 1 || rekor.KeyGets.Load() == 0 {
+		t.Errorf("the log saw %d posts and %d key fetches; the successful cases did not reach it", rekor.Posts.Load(), rekor.KeyGets.Load())
 	}
 	logMu.Lock()
 	defer logMu.Unlock()

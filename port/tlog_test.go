@@ -1,78 +1,21 @@
 package port
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ocisign/ocisign/signing"
+	"github.com/ocisign/ocisign/internal/rekortest"
 	"github.com/ocisign/ocisign/tlog"
 )
 
-// fakeRekor answers like a Rekor v1 log, with real SETs made with its own
-// key; it counts entry posts and key fetches (the real log is exercised in
-// test/rekor).
-type fakeRekor struct {
-	srv       *httptest.Server
-	keyFile   string
-	posts     atomic.Int32
-	keyGets   atomic.Int32
-	down      atomic.Bool
-	nextIndex atomic.Int64
-}
-
-func newFakeRekor(t *testing.T) *fakeRekor {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	f := &fakeRekor{keyFile: filepath.Join(t.TempDir(), "rekor.pub")}
-	writeFile(t, f.keyFile, string(pubPEM))
-	logID, _ := signing.RekorLogID(&k.PublicKey)
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if f.down.Load() {
-			http.Error(w, `{"code":500,"message":"error communicating with backend"}`, http.StatusInternalServerError)
-			return
-		}
-		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/log/publicKey":
-			f.keyGets.Add(1)
-			w.Write(pubPEM)
-		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries":
-			f.posts.Add(1)
-			body, _ := io.ReadAll(r.Body)
-			p := signing.RekorPayload{Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: time.Now().Unix(),
-				LogIndex: f.nextIndex.Add(1) - 1, LogID: logID}
-			sum := sha256.Sum256(signing.CanonicalSETPayload(p))
-			set, _ := ecdsa.SignASN1(rand.Reader, k, sum[:])
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusCreated)
-			json.NewEncoder(w).Encode(map[string]any{signing.RekorEntryUUID(body): map[string]any{
-				"body": p.Body, "integratedTime": p.IntegratedTime, "logID": p.LogID, "logIndex": p.LogIndex,
-				"verification": map[string]any{"signedEntryTimestamp": set}}})
-		default:
-			http.Error(w, `{"code":404,"message":"not here"}`, http.StatusNotFound)
-		}
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+// newFakeRekor starts a stand-in Rekor v1 log with real SETs (the real log
+// is exercised in test/rekor).
+func newFakeRekor(t *testing.T) *rekortest.Log {
+	return rekortest.Start(t, rekortest.Options{})
 }
 
 type loggedEntry struct {
@@ -112,44 +55,44 @@ func TestSignAndVerifyWithATransparencyLog(t *testing.T) {
 	}
 
 	// Key fetched from the log (no key file): once for the life of the port.
-	first := signed(request(`{"id":1,"op":"sign","reference":%q,"rekor_url":%q}`, image+":1.0", rekor.srv.URL))
-	if first.LogIndex == nil || len(first.LogUUID) != 64 || first.Deduplicated || rekor.posts.Load() != 1 {
-		t.Fatalf("log-backed sign: %+v, %d posts", first, rekor.posts.Load())
+	first := signed(request(`{"id":1,"op":"sign","reference":%q,"rekor_url":%q}`, image+":1.0", rekor.Srv.URL))
+	if first.LogIndex == nil || len(first.LogUUID) != 64 || first.Deduplicated || rekor.Posts.Load() != 1 {
+		t.Fatalf("log-backed sign: %+v, %d posts", first, rekor.Posts.Load())
 	}
-	again := signed(request(`{"id":2,"op":"sign","reference":%q,"rekor_url":%q}`, image+":1.0", rekor.srv.URL+"/"))
-	if !again.Deduplicated || again.LogUUID != first.LogUUID || rekor.posts.Load() != 1 {
-		t.Fatalf("re-sign: %+v, %d posts (want deduplicated without a post)", again, rekor.posts.Load())
+	again := signed(request(`{"id":2,"op":"sign","reference":%q,"rekor_url":%q}`, image+":1.0", rekor.Srv.URL+"/"))
+	if !again.Deduplicated || again.LogUUID != first.LogUUID || rekor.Posts.Load() != 1 {
+		t.Fatalf("re-sign: %+v, %d posts (want deduplicated without a post)", again, rekor.Posts.Load())
 	}
 	// OCISIGN_REKOR_URL applies when the request names no log.
-	env["OCISIGN_REKOR_URL"] = rekor.srv.URL
+	env["OCISIGN_REKOR_URL"] = rekor.Srv.URL
 	other := signed(request(`{"id":3,"op":"sign","reference":%q,"annotations":{"n":"3"}}`, image+":1.0"))
-	if other.LogIndex == nil || rekor.posts.Load() != 2 {
+	if other.LogIndex == nil || rekor.Posts.Load() != 2 {
 		t.Fatalf("sign via OCISIGN_REKOR_URL: %+v", other)
 	}
 	delete(env, "OCISIGN_REKOR_URL")
-	if n := rekor.keyGets.Load(); n != 1 {
+	if n := rekor.KeyGets.Load(); n != 1 {
 		t.Fatalf("the log's key was fetched %d times, want once per port", n)
 	}
 	// A pinned key file is another client; no fetch.
 	pinned := signed(request(`{"id":4,"op":"sign","reference":%q,"rekor_url":%q,"rekor_public_key":%q,"annotations":{"n":"4"}}`,
-		image+":1.0", rekor.srv.URL, rekor.keyFile))
-	if pinned.LogIndex == nil || rekor.keyGets.Load() != 1 {
-		t.Fatalf("pinned sign: %+v, %d key fetches", pinned, rekor.keyGets.Load())
+		image+":1.0", rekor.Srv.URL, rekor.KeyFile))
+	if pinned.LogIndex == nil || rekor.KeyGets.Load() != 1 {
+		t.Fatalf("pinned sign: %+v, %d key fetches", pinned, rekor.KeyGets.Load())
 	}
 	// No log anywhere: nothing posted.
 	signed(request(`{"id":5,"op":"sign","reference":%q}`, plain+":1.0"))
-	if rekor.posts.Load() != 3 {
+	if rekor.Posts.Load() != 3 {
 		t.Fatalf("a sign without a log posted to it")
 	}
 
 	// verify: bundles checked with the pinned key or the fetched one.
-	for _, src := range []string{`"rekor_public_key":"` + rekor.keyFile + `"`, `"rekor_url":"` + rekor.srv.URL + `"`} {
+	for _, src := range []string{`"rekor_public_key":"` + rekor.KeyFile + `"`, `"rekor_url":"` + rekor.Srv.URL + `"`} {
 		r := request(`{"id":6,"op":"verify","reference":%q,"public_key":%q,"require_tlog":true,%s}`, image+":1.0", pubPath, src)
 		if r.OK == nil || !*r.OK || r.Valid != 3 || !strings.Contains(string(r.raw), `"log_uuid":"`+first.LogUUID+`"`) {
 			t.Fatalf("verify with %s: %s", src, r.raw)
 		}
 	}
-	r := request(`{"id":7,"op":"verify","reference":%q,"public_key":%q,"require_tlog":true,"rekor_public_key":%q}`, plain+":1.0", pubPath, rekor.keyFile)
+	r := request(`{"id":7,"op":"verify","reference":%q,"public_key":%q,"require_tlog":true,"rekor_public_key":%q}`, plain+":1.0", pubPath, rekor.KeyFile)
 	if *r.OK || r.Error.Code != CodeVerifyFailed || !strings.Contains(r.Error.Message, "no transparency log bundle") {
 		t.Fatalf("require_tlog on a plain signature: %s", r.raw)
 	}
@@ -158,15 +101,15 @@ func TestSignAndVerifyWithATransparencyLog(t *testing.T) {
 		t.Fatalf("require_tlog without a key source: %s", r.raw)
 	}
 	// Without require_tlog a plain signature is still fine.
-	r = request(`{"id":9,"op":"verify","reference":%q,"public_key":%q,"rekor_public_key":%q}`, plain+":1.0", pubPath, rekor.keyFile)
+	r = request(`{"id":9,"op":"verify","reference":%q,"public_key":%q,"rekor_public_key":%q}`, plain+":1.0", pubPath, rekor.KeyFile)
 	if !*r.OK || r.Valid != 1 {
 		t.Fatalf("verify plain: %s", r.raw)
 	}
 
 	// The log failing: tlog_error, retryable, and the .sig unchanged.
 	before := request(`{"id":10,"op":"verify","reference":%q,"public_key":%q}`, image+":1.0", pubPath)
-	rekor.down.Store(true)
-	r = request(`{"id":11,"op":"sign","reference":%q,"rekor_url":%q,"annotations":{"n":"down"},"timeout_ms":20000}`, image+":1.0", rekor.srv.URL)
+	rekor.Down.Store(true)
+	r = request(`{"id":11,"op":"sign","reference":%q,"rekor_url":%q,"annotations":{"n":"down"},"timeout_ms":20000}`, image+":1.0", rekor.Srv.URL)
 	if *r.OK || r.Error.Code != tlog.ErrorCode || !*r.Error.Retryable || !strings.Contains(r.Error.Message, "HTTP 500") {
 		t.Fatalf("sign with the log down: %s", r.raw)
 	}
@@ -175,7 +118,7 @@ func TestSignAndVerifyWithATransparencyLog(t *testing.T) {
 		t.Fatalf("the .sig changed while the log was down: %d → %d signatures", before.Valid, after.Valid)
 	}
 	// A missing key file is the key's error, not cached.
-	r = request(`{"id":13,"op":"sign","reference":%q,"rekor_url":%q,"rekor_public_key":"/nonexistent/rekor.pub"}`, image+":1.0", rekor.srv.URL)
+	r = request(`{"id":13,"op":"sign","reference":%q,"rekor_url":%q,"rekor_public_key":"/nonexistent/rekor.pub"}`, image+":1.0", rekor.Srv.URL)
 	if *r.OK || r.Error.Code != "key_not_found" || !strings.Contains(r.Error.Message, "/nonexistent/rekor.pub") {
 		t.Fatalf("missing log key file: %s", r.raw)
 	}

@@ -2,22 +2,13 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/ocisign/ocisign/signing"
+	"github.com/ocisign/ocisign/internal/rekortest"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -194,51 +185,10 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// fakeRekor answers like a Rekor v1 log with real SETs made with its own
-// key, and counts the entries posted (the real log is in test/rekor).
-type fakeRekor struct {
-	srv     *httptest.Server
-	key     *ecdsa.PrivateKey
-	keyFile string
-	posts   atomic.Int32
-	index   atomic.Int64
-}
-
-func newFakeRekor(t *testing.T) *fakeRekor {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	f := &fakeRekor{key: k, keyFile: filepath.Join(t.TempDir(), "rekor.pub")}
-	if err := os.WriteFile(f.keyFile, pubPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logID, _ := signing.RekorLogID(&k.PublicKey)
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/log/publicKey":
-			w.Write(pubPEM)
-		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries":
-			f.posts.Add(1)
-			body, _ := io.ReadAll(r.Body)
-			p := signing.RekorPayload{Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: 1700000000,
-				LogIndex: f.index.Add(1) - 1, LogID: logID}
-			sum := sha256.Sum256(signing.CanonicalSETPayload(p))
-			set, _ := ecdsa.SignASN1(rand.Reader, k, sum[:])
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusCreated)
-			json.NewEncoder(w).Encode(map[string]any{signing.RekorEntryUUID(body): map[string]any{
-				"body": p.Body, "integratedTime": p.IntegratedTime, "logID": p.LogID, "logIndex": p.LogIndex,
-				"verification": map[string]any{"signedEntryTimestamp": set}}})
-		default:
-			http.Error(w, `{"code":404,"message":"no such path"}`, http.StatusNotFound)
-		}
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+// newFakeRekor starts a stand-in Rekor v1 log with real SETs; its entries
+// carry a fixed integratedTime (the real log is in test/rekor).
+func newFakeRekor(t *testing.T) *rekortest.Log {
+	return rekortest.Start(t, rekortest.Options{IntegratedTime: 1700000000})
 }
 
 func pushTestImage(t *testing.T) (host, image string) {
@@ -297,66 +247,66 @@ func TestSignAndVerifyWithTransparencyLog(t *testing.T) {
 	}
 
 	// No log asked for: nothing is posted.
-	if res := signWith(); res.Signed[0].LogIndex != nil || rekor.posts.Load() != 0 {
-		t.Fatalf("a plain sign used the log: %+v, %d posts", res, rekor.posts.Load())
+	if res := signWith(); res.Signed[0].LogIndex != nil || rekor.Posts.Load() != 0 {
+		t.Fatalf("a plain sign used the log: %+v, %d posts", res, rekor.Posts.Load())
 	}
 	// --require-tlog rejects the plain signature.
-	code, stdout, stderr := runCLI(t, "verify", "--key", pub, "--require-tlog", "--rekor-public-key", rekor.keyFile, image)
+	code, stdout, stderr := runCLI(t, "verify", "--key", pub, "--require-tlog", "--rekor-public-key", rekor.KeyFile, image)
 	if code != exitFailed || !strings.Contains(stdout, "no transparency log bundle") {
 		t.Fatalf("require-tlog on a plain signature: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 
-	res := signWith("--rekor-url", rekor.srv.URL, "--rekor-public-key", rekor.keyFile)
-	if res.Signed[0].Deduplicated || res.Signed[0].LogIndex == nil || len(res.Signed[0].LogUUID) != 64 || rekor.posts.Load() != 1 {
-		t.Fatalf("log-backed sign: %+v, %d posts", res, rekor.posts.Load())
+	res := signWith("--rekor-url", rekor.Srv.URL, "--rekor-public-key", rekor.KeyFile)
+	if res.Signed[0].Deduplicated || res.Signed[0].LogIndex == nil || len(res.Signed[0].LogUUID) != 64 || rekor.Posts.Load() != 1 {
+		t.Fatalf("log-backed sign: %+v, %d posts", res, rekor.Posts.Load())
 	}
 	// Re-sign via the environment: deduplicated, nothing posted.
-	t.Setenv("OCISIGN_REKOR_URL", rekor.srv.URL)
-	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", rekor.keyFile)
+	t.Setenv("OCISIGN_REKOR_URL", rekor.Srv.URL)
+	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", rekor.KeyFile)
 	again := signWith()
-	if !again.Signed[0].Deduplicated || rekor.posts.Load() != 1 || again.Signed[0].LogUUID != res.Signed[0].LogUUID {
-		t.Fatalf("re-sign: %+v, %d posts", again, rekor.posts.Load())
+	if !again.Signed[0].Deduplicated || rekor.Posts.Load() != 1 || again.Signed[0].LogUUID != res.Signed[0].LogUUID {
+		t.Fatalf("re-sign: %+v, %d posts", again, rekor.Posts.Load())
 	}
 	// --tlog-upload=false turns the environment's log off.
-	if off := signWith("--tlog-upload=false", "-a", "n=1"); off.Signed[0].LogIndex != nil || rekor.posts.Load() != 1 {
+	if off := signWith("--tlog-upload=false", "-a", "n=1"); off.Signed[0].LogIndex != nil || rekor.Posts.Load() != 1 {
 		t.Fatalf("--tlog-upload=false still used the log: %+v", off)
 	}
 	t.Setenv("OCISIGN_REKOR_URL", "")
 	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", "")
 
 	// verify with the pinned key, then with the key fetched from --rekor-url.
-	for _, args := range [][]string{{"--rekor-public-key", rekor.keyFile}, {"--rekor-url", rekor.srv.URL}} {
+	for _, args := range [][]string{{"--rekor-public-key", rekor.KeyFile}, {"--rekor-url", rekor.Srv.URL}} {
 		code, stdout, stderr = runCLI(t, append(append([]string{"verify", "--key", pub, "--require-tlog", "-o", "json"}, args...), image)...)
 		if code != 0 || !strings.Contains(stdout, `"log_uuid":"`+res.Signed[0].LogUUID+`"`) {
 			t.Fatalf("verify %v: exit %d\n%s\n%s", args, code, stdout, stderr)
 		}
 	}
 	// Text output names the entry too.
-	code, stdout, _ = runCLI(t, "verify", "--key", pub, "--rekor-public-key", rekor.keyFile, image)
+	code, stdout, _ = runCLI(t, "verify", "--key", pub, "--rekor-public-key", rekor.KeyFile, image)
 	if code != 0 || !strings.Contains(stdout, "transparency log index") {
 		t.Fatalf("verify text: exit %d\n%s", code, stdout)
 	}
 
 	// Config file: rekor_url and rekor_public_key (relative to the file).
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "rekor.pub"), mustRead(t, rekor.keyFile), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "rekor.pub"), mustRead(t, rekor.KeyFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "ocisign.yaml")
-	if err := os.WriteFile(cfgPath, []byte("rekor_url: "+rekor.srv.URL+"\nrekor_public_key: rekor.pub\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte("rekor_url: "+rekor.Srv.URL+"\nrekor_public_key: rekor.pub\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if c := signWith("--config", cfgPath, "-a", "via=config"); c.Signed[0].LogIndex == nil || rekor.posts.Load() != 2 {
-		t.Fatalf("config rekor_url: %+v, %d posts", c, rekor.posts.Load())
+	if c := signWith("--config", cfgPath, "-a", "via=config"); c.Signed[0].LogIndex == nil || rekor.Posts.Load() != 2 {
+		t.Fatalf("config rekor_url: %+v, %d posts", c, rekor.Posts.Load())
 	}
 	if code, _, stderr = runCLI(t, "verify", "--config", cfgPath, "--key", pub, "--require-tlog", "-a", "via=config", image); code != 0 {
 		t.Fatalf("verify with the config's log key: %s", stderr)
 	}
 
 	// The log failing: a clear tlog_error, exit 1, the .sig unchanged.
-	rekor.srv.Close()
-	code, stdout, stderr = runCLI(t, "sign", "--key", key, "-o", "json", "-a", "n=down", "--rekor-url", rekor.srv.URL,
-		"--rekor-public-key", rekor.keyFile, image)
+	rekor.Srv.Close()
+	code, stdout, stderr = runCLI(t, "sign", "--key", key, "-o", "json", "-a", "n=down", "--rekor-url", rekor.Srv.URL,
+		"--rekor-public-key", rekor.KeyFile, image)
 	if code != exitFailed || !strings.Contains(stdout, `"code":"tlog_error"`) || !strings.Contains(stderr, "unreachable") {
 		t.Fatalf("sign with the log down: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -420,7 +370,7 @@ func TestTlogUploadAloneMeansThePublicLog(t *testing.T) {
 	t.Setenv("OCISIGN_REKOR_URL", "")
 	t.Setenv("SIGSTORE_REKOR_PUBLIC_KEY", "")
 	key, _ := testKeyPair(t)
-	rekorKey := newFakeRekor(t).keyFile
+	rekorKey := newFakeRekor(t).KeyFile
 	code, _, stderr := runCLI(t, "sign", "--key", key, "--tlog-upload", "--rekor-public-key", rekorKey, "--timeout", "5s", "127.0.0.1:1/x/y:1")
 	if code != exitFailed || !strings.Contains(stderr, "recording signatures in the transparency log https://rekor.sigstore.dev") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -443,7 +393,7 @@ func TestRekorURLCredentialsNeverPrinted(t *testing.T) {
 	t.Setenv("OCISIGN_CONFIG", "")
 	rekor := newFakeRekor(t)
 	dead := newFakeRekor(t)
-	dead.srv.Close()
+	dead.Srv.Close()
 	_, image := pushTestImage(t)
 	key, pub := testKeyPair(t)
 	dir := t.TempDir()
@@ -455,7 +405,7 @@ func TestRekorURLCredentialsNeverPrinted(t *testing.T) {
 		return p
 	}
 	badConfig := writeConfig("bad.yml", withCreds("ftp://rekor.example/"))
-	goodConfig := writeConfig("good.yml", withCreds(rekor.srv.URL))
+	goodConfig := writeConfig("good.yml", withCreds(rekor.Srv.URL))
 
 	cases := []struct {
 		name   string
@@ -472,17 +422,17 @@ func TestRekorURLCredentialsNeverPrinted(t *testing.T) {
 			exitUsage, "ftp://rekor.example"},
 		{"refused: config file", "", []string{"--config", badConfig, "sign", "--key", key, image},
 			exitUsage, `rekor_url "ftp://rekor.example/"`},
-		{"log down: sign", "", []string{"sign", "--key", key, "-a", "n=down", "--rekor-url", withCreds(dead.srv.URL), "--rekor-public-key", dead.keyFile, image},
-			exitFailed, dead.srv.URL},
-		{"log down: verify --require-tlog", "", []string{"verify", "--key", pub, "--require-tlog", "--rekor-url", withCreds(dead.srv.URL), image},
-			exitFailed, dead.srv.URL},
-		{"signed", "", []string{"sign", "--key", key, "-o", "json", "--rekor-url", withCreds(rekor.srv.URL), image},
-			0, "recording signatures in the transparency log " + rekor.srv.URL},
+		{"log down: sign", "", []string{"sign", "--key", key, "-a", "n=down", "--rekor-url", withCreds(dead.Srv.URL), "--rekor-public-key", dead.KeyFile, image},
+			exitFailed, dead.Srv.URL},
+		{"log down: verify --require-tlog", "", []string{"verify", "--key", pub, "--require-tlog", "--rekor-url", withCreds(dead.Srv.URL), image},
+			exitFailed, dead.Srv.URL},
+		{"signed", "", []string{"sign", "--key", key, "-o", "json", "--rekor-url", withCreds(rekor.Srv.URL), image},
+			0, "recording signatures in the transparency log " + rekor.Srv.URL},
 		{"signed: config file", "", []string{"--config", goodConfig, "sign", "--key", key, "-a", "via=config", image},
-			0, "recording signatures in the transparency log " + rekor.srv.URL},
-		{"verified with the log's key", withCreds(rekor.srv.URL), []string{"verify", "--key", pub, "--require-tlog", image},
+			0, "recording signatures in the transparency log " + rekor.Srv.URL},
+		{"verified with the log's key", withCreds(rekor.Srv.URL), []string{"verify", "--key", pub, "--require-tlog", image},
 			0, ""},
-		{"log down: verify warns", "", []string{"verify", "--key", pub, "--rekor-url", withCreds(dead.srv.URL), image},
+		{"log down: verify warns", "", []string{"verify", "--key", pub, "--rekor-url", withCreds(dead.Srv.URL), image},
 			0, "bundles are not checked"},
 	}
 	for _, c := range cases {
@@ -497,7 +447,7 @@ func TestRekorURLCredentialsNeverPrinted(t *testing.T) {
 			}
 		})
 	}
-	if n := rekor.posts.Load(); n != 2 {
+	if n := rekor.Posts.Load(); n != 2 {
 		t.Errorf("%d entries posted, want 2 (the two successful signs)", n)
 	}
 	_, err := parseConfig("c.yml", []byte("rekor_url: \"https://alice:"+marker+"@rekor.example/#f\"\n"))

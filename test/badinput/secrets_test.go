@@ -3,26 +3,19 @@ package badinput
 import (
 	"bytes"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/ocisign/ocisign/internal/rekortest"
 	"github.com/ocisign/ocisign/signing"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 )
@@ -178,54 +171,22 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	}
 }
 
-// rekorStandIn answers like a Rekor v1 log (entries with real SETs by its
-// own key, its public key) and counts the requests that carried the Basic
-// credentials of the URL they were sent to.
+// rekorStandIn is a stand-in Rekor v1 log (real SETs by its own key) that
+// also counts the requests that carried the Basic credentials of the URL
+// they were sent to.
 type rekorStandIn struct {
-	srv      *httptest.Server
-	keyFile  string
-	posts    atomic.Int32
+	*rekortest.Log
 	withAuth atomic.Int32
 }
 
 func newRekorStandIn(t *testing.T, wantAuth string) *rekorStandIn {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	f := &rekorStandIn{keyFile: filepath.Join(t.TempDir(), "rekor.pub")}
-	if err := os.WriteFile(f.keyFile, pubPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logID, _ := signing.RekorLogID(&k.PublicKey)
-	var index atomic.Int64
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f := &rekorStandIn{}
+	f.Log = rekortest.Start(t, rekortest.Options{Observe: func(r *http.Request) {
 		if r.Header.Get("Authorization") == wantAuth {
 			f.withAuth.Add(1)
 		}
-		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/log/publicKey":
-			w.Write(pubPEM)
-		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries":
-			f.posts.Add(1)
-			body, _ := io.ReadAll(r.Body)
-			p := signing.RekorPayload{Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: time.Now().Unix(),
-				LogIndex: index.Add(1) - 1, LogID: logID}
-			sum := sha256.Sum256(signing.CanonicalSETPayload(p))
-			set, _ := ecdsa.SignASN1(rand.Reader, k, sum[:])
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusCreated)
-			json.NewEncoder(w).Encode(map[string]any{signing.RekorEntryUUID(body): map[string]any{
-				"body": p.Body, "integratedTime": p.IntegratedTime, "logID": p.LogID, "logIndex": p.LogIndex,
-				"verification": map[string]any{"signedEntryTimestamp": set}}})
-		default:
-			http.Error(w, `{"code":404,"message":"not here"}`, http.StatusNotFound)
-		}
-	}))
-	t.Cleanup(f.srv.Close)
+	}})
 	return f
 }
 
@@ -250,7 +211,7 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	userinfo := "alice:" + rekorTokenMarker
 	rekor := newRekorStandIn(t, "Basic "+base64.StdEncoding.EncodeToString([]byte(userinfo)))
 	withCreds := func(u string) string { return strings.Replace(u, "://", "://"+userinfo+"@", 1) }
-	logURL := withCreds(rekor.srv.URL)
+	logURL := withCreds(rekor.Srv.URL)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +222,7 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	unparsableURL := "https://alice:" + rekorTokenMarker + " x@rekor.example/"
 	writeConfig := func(name, rekorURL string) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("rekor_url: \""+rekorURL+"\"\nrekor_public_key: "+rekor.keyFile+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte("rekor_url: \""+rekorURL+"\"\nrekor_public_key: "+rekor.KeyFile+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p
@@ -287,7 +248,7 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	expect(ocisign(t, dir, append(baseEnv, "OCISIGN_REKOR_URL="+unparsableURL), "verify", "--key", pubFile, ref), 2)
 	expect(ocisign(t, dir, baseEnv, "--config", badConfig, "sign", "--key", keyFile, ref), 2)
 	expect(ocisign(t, dir, baseEnv, "port", "--config", badConfig), 2)
-	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "-a", "n=down", "--rekor-url", deadURL, "--rekor-public-key", rekor.keyFile, "-o", "json", ref), 1)
+	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "-a", "n=down", "--rekor-url", deadURL, "--rekor-public-key", rekor.KeyFile, "-o", "json", ref), 1)
 	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--require-tlog", "--rekor-url", deadURL, ref), 1)
 	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--rekor-url", deadURL, ref), 0) // warns: bundles unchecked
 
@@ -326,13 +287,13 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	// The check can fail: the credentials really were in play, and the
 	// messages do name the logs.
 	all := strings.Join(outputs, "\n")
-	if n := rekor.posts.Load(); n != 4 {
+	if n := rekor.Posts.Load(); n != 4 {
 		t.Errorf("the log recorded %d entries, want 4 (two CLI signs, two port signs)", n)
 	}
 	if rekor.withAuth.Load() == 0 {
 		t.Error("no request reached the log with the URL's credentials")
 	}
-	for _, want := range []string{"https://rekor.example/?q=1", "[REDACTED]@rekor.example", rekor.srv.URL, "ftp://rekor.example/"} {
+	for _, want := range []string{"https://rekor.example/?q=1", "[REDACTED]@rekor.example", rekor.Srv.URL, "ftp://rekor.example/"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no output names %q", want)
 		}
