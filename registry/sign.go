@@ -32,26 +32,11 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	ref, err := parseReference(req.Reference)
+	ref, subjConn, sigConn, err := c.connections(ctx, req.Reference, true)
 	if err != nil {
 		return nil, err
 	}
 	subjRepo := ref.Context()
-	sigRepo, err := c.signatureRepository(subjRepo)
-	if err != nil {
-		return nil, err
-	}
-	same := sigRepo.Name() == subjRepo.Name()
-	subjConn, err := c.conn(ctx, "resolve", subjRepo, same)
-	if err != nil {
-		return nil, err
-	}
-	sigConn := subjConn
-	if !same {
-		if sigConn, err = c.conn(ctx, "connect", sigRepo, true); err != nil {
-			return nil, err
-		}
-	}
 
 	// With the digest known and no index to walk, the existence check (a
 	// HEAD) runs alongside round 1, which only reads: one round trip fewer.
@@ -175,6 +160,35 @@ func knownDigest(ref name.Reference, digest string) string {
 		return d.DigestStr()
 	}
 	return ""
+}
+
+// connections parses reference and connects to the subject's repository
+// and to the one holding its .sig tags (the same connection unless
+// COSIGN_REPOSITORY moves them). push asks for write access to the
+// signature repository; the subject is only ever read.
+func (c *Client) connections(ctx context.Context, reference string, push bool) (name.Reference, *repoConn, *repoConn, error) {
+	ref, err := parseReference(reference)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	subjRepo := ref.Context()
+	sigRepo, err := c.signatureRepository(subjRepo)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	same := sigRepo.Name() == subjRepo.Name()
+	subjConn, err := c.conn(ctx, "resolve", subjRepo, push && same)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if same {
+		return ref, subjConn, subjConn, nil
+	}
+	sigConn, err := c.conn(ctx, "connect", sigRepo, push)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ref, subjConn, sigConn, nil
 }
 
 func (c *Client) signatureRepository(subj name.Repository) (name.Repository, error) {

@@ -26,24 +26,9 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	ref, err := parseReference(req.Reference)
+	ref, subjConn, sigConn, err := c.connections(ctx, req.Reference, false)
 	if err != nil {
 		return nil, err
-	}
-	subjRepo := ref.Context()
-	sigRepo, err := c.signatureRepository(subjRepo)
-	if err != nil {
-		return nil, err
-	}
-	subjConn, err := c.conn(ctx, "resolve", subjRepo, false)
-	if err != nil {
-		return nil, err
-	}
-	sigConn := subjConn
-	if sigRepo.Name() != subjRepo.Name() {
-		if sigConn, err = c.conn(ctx, "connect", sigRepo, false); err != nil {
-			return nil, err
-		}
 	}
 	subj, err := c.resolve(ctx, subjConn, ref, req.Digest, false)
 	if err != nil {
@@ -58,7 +43,7 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 		return nil, err
 	}
 	if existing == nil {
-		return result, &Error{Op: "verify", Ref: subjRepo.Name() + "@" + subj.digest, Code: CodeVerificationFailed,
+		return result, &Error{Op: "verify", Ref: ref.Context().Name() + "@" + subj.digest, Code: CodeVerificationFailed,
 			detail: "no signatures found (no " + sigRef + ")"}
 	}
 	layers := existing.manifest.Layers
@@ -93,7 +78,7 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 		return result, transportError(ctx, "verify", sigRef, err, 0, sigConn.allowHTTP, c.timeoutDesc())
 	}
 	if result.Valid == 0 {
-		return result, &Error{Op: "verify", Ref: subjRepo.Name() + "@" + subj.digest, Code: CodeVerificationFailed,
+		return result, &Error{Op: "verify", Ref: ref.Context().Name() + "@" + subj.digest, Code: CodeVerificationFailed,
 			detail: "no matching signatures: " + strings.Join(reasons, "; ")}
 	}
 	return result, nil
