@@ -11,17 +11,18 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/tlog"
 )
 
 // Protocol error codes; backend errors use registry.ErrorCode's codes.
 const (
 	CodeInvalidJSON     = "invalid_json"
-	CodeInvalidRequest  = "invalid_request"
+	CodeInvalidRequest  = registry.CodeInvalidRequest
 	CodeUnknownOp       = "unknown_op"
 	CodeFrameTooLarge   = "frame_too_large"
-	CodeInternal        = "internal"
-	CodeVerifyFailed    = "verification_failed"
+	CodeInternal        = registry.CodeInternal
+	CodeVerifyFailed    = registry.CodeVerificationFailed
 	ProtocolVersion     = 1
 	DefaultMaxTimeout   = time.Hour
 	defaultConcurrency  = 16
