@@ -535,9 +535,6 @@ type deadlineKey struct{}
 // abandoned it, the message says why.
 func (s *server) replyFailure(ctx context.Context, req *request, err error) {
 	code, retryable := registry.ErrorCode(err)
-	if code == "" {
-		code = CodeInternal
-	}
 	message := err.Error()
 	switch {
 	case code == registry.CodeTimeout && errors.Is(ctx.Err(), context.DeadlineExceeded):
