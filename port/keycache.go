@@ -167,7 +167,7 @@ func deterministicKeyError(err error) bool {
 		return false
 	}
 	switch ke.Code {
-	case "wrong_password", "password_required", "invalid_key", "unsupported_key":
+	case signing.ErrWrongPassword.Code, signing.ErrPasswordNeeded.Code, signing.ErrInvalidKey.Code, signing.ErrUnsupportedKey.Code:
 		return true
 	}
 	return false
