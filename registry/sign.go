@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -776,13 +777,7 @@ func isOurs(l v1.Descriptor, job *signJob) bool {
 // hasSignature reports whether existing holds job's very layer (the same
 // payload, media type and signature bytes): the read-back check.
 func hasSignature(existing *existingSignatures, job *signJob) bool {
-	for _, l := range existing.manifest.Layers {
-		if l.Digest == job.payloadHash && l.MediaType == SimpleSigningMediaType &&
-			l.Annotations[SignatureAnnotation] == job.annotations[SignatureAnnotation] {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(existing.manifest.Layers, func(l v1.Descriptor) bool { return isOurs(l, job) })
 }
 
 // readSignatures GETs the .sig manifest; nil when there is none yet.
