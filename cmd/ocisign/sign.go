@@ -64,6 +64,12 @@ type jsonError struct {
 	Retryable bool   `json:"retryable"`
 }
 
+// jsonErrorOf words err for --output json with its stable code.
+func jsonErrorOf(err error) jsonError {
+	code, retryable := registry.ErrorCode(err)
+	return jsonError{Code: code, Message: err.Error(), Retryable: retryable}
+}
+
 // commonFlags are shared by sign and verify.
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
@@ -192,10 +198,9 @@ func runSign(c *cli.Context) error {
 // exits 1; the message never carries secrets (signing and registry errors
 // are built that way).
 func (op *operation) fail(err error) error {
-	code, retryable := registry.ErrorCode(err)
 	fmt.Fprintf(op.stderr, "ocisign: %v\n", err)
 	if op.json {
-		_ = writeJSON(op.stdout, map[string]any{"error": jsonError{Code: code, Message: err.Error(), Retryable: retryable}})
+		_ = writeJSON(op.stdout, map[string]any{"error": jsonErrorOf(err)})
 	}
 	return &reportedError{code: exitFailed}
 }

@@ -69,8 +69,8 @@ func runVerify(c *cli.Context) error {
 	// signature was valid, so JSON callers read one shape.
 	out := verifyOutput{VerifyResult: res}
 	if err != nil {
-		code, retryable := registry.ErrorCode(err)
-		out.Error = &jsonError{Code: code, Message: err.Error(), Retryable: retryable}
+		jerr := jsonErrorOf(err)
+		out.Error = &jerr
 		fmt.Fprintf(op.stderr, "ocisign: %v\n", err)
 	}
 	if werr := writeJSON(op.stdout, out); werr != nil {
