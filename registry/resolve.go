@@ -60,14 +60,10 @@ func (s subject) isIndex() bool {
 // fetch it GETs the manifest (needed to walk an index); otherwise a HEAD
 // suffices.
 func (c *Client) resolve(ctx context.Context, conn *repoConn, ref name.Reference, digest string, fetch bool) (subject, error) {
-	byDigest := digest != ""
-	target := digest
+	target := knownDigest(ref, digest)
+	byDigest := target != ""
 	if !byDigest {
-		if d, ok := ref.(name.Digest); ok {
-			byDigest, target = true, d.DigestStr()
-		} else {
-			target = ref.Identifier()
-		}
+		target = ref.Identifier()
 	}
 	display := conn.repo.Name() + ":" + target
 	if byDigest {
