@@ -32,6 +32,7 @@ type Client struct {
 	// readBack checks after each push that our layer survived concurrent writers.
 	readBack       bool
 	maxPushRetries int
+	locker         *tagLocker
 
 	mu         sync.Mutex
 	transports map[transportKey]*transportEntry
@@ -59,6 +60,7 @@ func New(opts Options) *Client {
 		retry:          defaultRetryPolicy,
 		readBack:       true,
 		maxPushRetries: 5,
+		locker:         &tagLocker{candidates: lockDirCandidates},
 		transports:     map[transportKey]*transportEntry{},
 	}
 	if c.keychain == nil {

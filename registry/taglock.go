@@ -64,17 +64,6 @@ type tagLocker struct {
 	dir        string // "" = locking disabled
 }
 
-// tagLockers holds each Client's tagLocker (Client is defined elsewhere).
-var tagLockers sync.Map // *Client → *tagLocker
-
-func (c *Client) tagLocker() *tagLocker {
-	if l, ok := tagLockers.Load(c); ok {
-		return l.(*tagLocker)
-	}
-	l, _ := tagLockers.LoadOrStore(c, &tagLocker{candidates: lockDirCandidates})
-	return l.(*tagLocker)
-}
-
 // directory returns the usable lock directory, or "" after logging why
 // there is none. Each refusal is logged once.
 func (l *tagLocker) directory(logf func(string, ...any)) string {
@@ -102,7 +91,7 @@ func (c *Client) lockTags(ctx context.Context, conn *repoConn, jobs []*signJob) 
 	if !localTagLocks {
 		return func() {}, nil
 	}
-	return c.tagLocker().lock(ctx, c.logf, conn, jobs)
+	return c.locker.lock(ctx, c.logf, conn, jobs)
 }
 
 func (l *tagLocker) lock(ctx context.Context, logf func(string, ...any), conn *repoConn, jobs []*signJob) (func(), error) {

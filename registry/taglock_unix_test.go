@@ -19,8 +19,7 @@ func lockingClient(t *testing.T, dir string) (*Client, func() []string) {
 	var mu sync.Mutex
 	var logs []string
 	c := newTestClient(Options{Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
-	tagLockers.Store(c, &tagLocker{candidates: func() []string { return []string{dir} }})
-	t.Cleanup(func() { tagLockers.Delete(c) })
+	c.locker = &tagLocker{candidates: func() []string { return []string{dir} }}
 	return c, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), logs...) }
 }
 
