@@ -45,14 +45,13 @@ func withJSONErrors(action cli.ActionFunc) cli.ActionFunc {
 		if errors.As(err, &reported) {
 			return err
 		}
-		code, retryable := registry.ErrorCode(err)
-		exit := exitFailed
+		jerr, exit := jsonErrorOf(err), exitFailed
 		var usage *usageError
 		if errors.As(err, &usage) {
-			code, retryable, exit = registry.CodeInvalidRequest, false, exitUsage
+			jerr.Code, jerr.Retryable, exit = registry.CodeInvalidRequest, false, exitUsage
 		}
 		fmt.Fprintf(c.App.ErrWriter, "ocisign: %v\n", err)
-		_ = writeJSON(c.App.Writer, map[string]any{"error": jsonError{Code: code, Message: err.Error(), Retryable: retryable}})
+		_ = writeJSON(c.App.Writer, map[string]any{"error": jerr})
 		return &reportedError{code: exit}
 	}
 }
