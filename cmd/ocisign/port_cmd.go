@@ -48,9 +48,6 @@ func runPort(c *cli.Context) error {
 	}
 	defer frames.Close()
 	stderr := c.App.ErrWriter
-	if stderr == nil {
-		stderr = os.Stderr
-	}
 
 	if c.Args().Present() {
 		return usagef("port takes no arguments")
