@@ -66,11 +66,7 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 		}
 		jobs[i] = job
 	}
-	logRef := ""
-	if req.Tlog != nil {
-		logRef = req.Reference
-	}
-	bundles := &bundleChecker{tlog: req.Tlog, verifier: req.Signer.Verifier(), ref: logRef}
+	bundles := &bundleChecker{tlog: req.Tlog, verifier: req.Signer.Verifier(), ref: req.Reference}
 
 	// One writer per .sig tag on this host from round 1 to the read-back.
 	unlock, err := c.lockTags(ctx, sigConn, jobs)
