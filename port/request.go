@@ -17,16 +17,16 @@ import (
 
 // Protocol error codes; backend errors use registry.ErrorCode's codes.
 const (
-	CodeInvalidJSON     = "invalid_json"
-	CodeInvalidRequest  = registry.CodeInvalidRequest
-	CodeUnknownOp       = "unknown_op"
-	CodeFrameTooLarge   = "frame_too_large"
-	CodeInternal        = registry.CodeInternal
-	CodeVerifyFailed    = registry.CodeVerificationFailed
-	ProtocolVersion     = 1
-	DefaultMaxTimeout   = time.Hour
-	defaultConcurrency  = 16
-	maxAdmittedRequests = 1024
+	CodeInvalidJSON      = "invalid_json"
+	CodeInvalidRequest   = registry.CodeInvalidRequest
+	CodeUnknownOp        = "unknown_op"
+	CodeFrameTooLarge    = "frame_too_large"
+	CodeInternal         = registry.CodeInternal
+	CodeVerifyFailed     = registry.CodeVerificationFailed
+	ProtocolVersion      = 1
+	DefaultMaxTimeout    = time.Hour
+	DefaultMaxConcurrent = 16
+	maxAdmittedRequests  = 1024
 )
 
 // Ops and the fields each accepts besides id and op. Anything else is

@@ -37,7 +37,7 @@ type Config struct {
 	MaxFrameBytes int
 	// Version is the program version the "version" op reports.
 	Version string
-	// MaxConcurrent bounds requests handled at once; 0 means 16.
+	// MaxConcurrent bounds requests handled at once; 0 means DefaultMaxConcurrent.
 	MaxConcurrent int
 	// MaxTimeout caps a request's timeout_ms; 0 means DefaultMaxTimeout
 	// (raised to Registry.Timeout if that is longer).
@@ -81,7 +81,7 @@ func (c Config) withDefaults() Config {
 		c.MaxFrameBytes = DefaultMaxFrameBytes
 	}
 	if c.MaxConcurrent <= 0 {
-		c.MaxConcurrent = defaultConcurrency
+		c.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if c.MaxTimeout <= 0 {
 		c.MaxTimeout = DefaultMaxTimeout

@@ -32,7 +32,7 @@ func portCommand() *cli.Command {
 			commandConfigFlag(),
 			&cli.IntFlag{
 				Name:  "max-concurrent",
-				Value: 16,
+				Value: port.DefaultMaxConcurrent,
 				Usage: "handle at most `N` requests at the same time",
 			},
 		},
