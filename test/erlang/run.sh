@@ -39,7 +39,7 @@ REGISTRY_PID=
 SHIM=$TMP/erlang_shim
 BIN=$SHIM/priv/ocisign
 mkdir -p "$SHIM/priv"
-cp -r "$ROOT/erlang_shim/src" "$ROOT/erlang_shim/test" "$ROOT/erlang_shim/rebar.config" "$SHIM/"
+cp -r "$ROOT/erlang_shim/ocisign/src" "$ROOT/erlang_shim/ocisign/test" "$ROOT/erlang_shim/ocisign/rebar.config" "$SHIM/"
 cp "$ROOT/rebar.config.example" "$TMP/"
 
 cleanup() {
@@ -80,14 +80,14 @@ if (cd "$ROOT" && go run ./test/erlang/jsonfixture write "$TMP/fixtures") >"$TMP
     diff -q "$TMP/fixtures/go_indented.json" "$SHIM/test/fixtures/go_indented.json" >/dev/null; then
     pass "json fixture matches Go's encoding/json"
 else
-    fail "json fixture matches Go's encoding/json (regenerate: go run ./test/erlang/jsonfixture write erlang_shim/test/fixtures)" "$(cat "$TMP/jf.log")"
+    fail "json fixture matches Go's encoding/json (regenerate: go run ./test/erlang/jsonfixture write erlang_shim/ocisign/test/fixtures)" "$(cat "$TMP/jf.log")"
 fi
 
-# Built into the repository's erlang_shim/priv (so the plugin there works),
+# Built into the repository's erlang_shim/ocisign/priv (so the plugin there works),
 # tested from the copy.
-mkdir -p "$ROOT/erlang_shim/priv"
-if ! out=$(cd "$ROOT" && go build -o "$ROOT/erlang_shim/priv/ocisign" ./cmd/ocisign 2>&1 &&
-    cp "$ROOT/erlang_shim/priv/ocisign" "$BIN" && go build -o "$TMP/pushimage" ./test/erlang/pushimage 2>&1); then
+mkdir -p "$ROOT/erlang_shim/ocisign/priv"
+if ! out=$(cd "$ROOT" && go build -o "$ROOT/erlang_shim/ocisign/priv/ocisign" ./cmd/ocisign 2>&1 &&
+    cp "$ROOT/erlang_shim/ocisign/priv/ocisign" "$BIN" && go build -o "$TMP/pushimage" ./test/erlang/pushimage 2>&1); then
     fail "go build ocisign and pushimage" "$out"
     finish
 fi

@@ -2,7 +2,7 @@
 // for the Erlang codec tests, and checks that JSON re-encoded by Erlang
 // decodes in Go to the same value.
 //
-//	go run ./test/erlang/jsonfixture write erlang_shim/test/fixtures
+//	go run ./test/erlang/jsonfixture write erlang_shim/ocisign/test/fixtures
 //	go run ./test/erlang/jsonfixture check FILE
 package main
 
