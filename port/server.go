@@ -318,7 +318,10 @@ func (s *server) sign(ctx context.Context, req *request) {
 		s.replyFailure(ctx, req, err)
 		return
 	}
-	s.reply(signReply{replyHead: okHead(req.id), SignResult: res, Warning: signer.Warning()})
+	if w := signer.Warning(); w != "" {
+		res.Warnings = append([]string{w}, res.Warnings...)
+	}
+	s.reply(signReply{replyHead: okHead(req.id), SignResult: res})
 }
 
 func (s *server) verify(ctx context.Context, req *request) {
@@ -627,9 +630,9 @@ type versionReply struct {
 
 type signReply struct {
 	replyHead
+	// Its warnings include the key's (verifiers need extra flags for
+	// P-384/P-521 keys).
 	*registry.SignResult
-	// Warning says when verifiers need extra flags (P-384/P-521 keys).
-	Warning string `json:"warning,omitempty"`
 }
 
 type verifyReply struct {

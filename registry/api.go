@@ -73,6 +73,9 @@ type SignResult struct {
 	SignatureDigest string `json:"signature_digest"`
 	// Signed has one entry per signed digest, the requested one first.
 	Signed []SignedEntry `json:"signed"`
+	// Warnings are things the signer's user should know that did not stop
+	// the signing, e.g. a tag that no longer points at the signed digest.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SignedEntry is one signed subject.

@@ -38,6 +38,7 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 		return nil, err
 	}
 	subjRepo := ref.Context()
+	tagCheck := c.checkTagTarget(ctx, subjConn, ref, req.Digest)
 
 	// With the digest known and no index to walk, the existence check (a
 	// HEAD) runs alongside round 1, which only reads: one round trip fewer.
@@ -126,7 +127,11 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	}); err != nil {
 		return nil, err
 	}
-	return &SignResult{SignatureDigest: results[0].SignatureDigest, Signed: results}, nil
+	res := &SignResult{SignatureDigest: results[0].SignatureDigest, Signed: results}
+	if w := <-tagCheck; w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
+	return res, nil
 }
 
 // forEach runs fn for 0..n-1, at most parallelAppends at a time, and
@@ -596,7 +601,6 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 		}
 		entry.SignatureDigest = pushed
 		if !c.readBack {
-			c.logf("signed %s → %s (%s)", job.subject, job.sigRef, entry.SignatureDigest)
 			return entry, nil
 		}
 		kept, moved, err := c.layerSurvived(ctx, conn, job.sigRef, job.tag, pushed, job)
@@ -611,7 +615,6 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 		}
 		if kept != "" {
 			entry.SignatureDigest = kept
-			c.logf("signed %s → %s (%s)", job.subject, job.sigRef, entry.SignatureDigest)
 			return entry, nil
 		}
 		contended = true

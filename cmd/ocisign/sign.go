@@ -177,6 +177,9 @@ func runSign(c *cli.Context) error {
 	if err != nil {
 		return op.fail(err)
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(op.stderr, "warning: %s\n", w)
+	}
 	if op.json {
 		return writeJSON(op.stdout, res)
 	}
