@@ -10,7 +10,8 @@
 -module(ocisign_config).
 
 -export([sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
-         parse_push_destination/1, extract_repo_path/1, parse_tag/1, signing_registry/1, digest/1,
+         parse_push_destination/1, extract_repo_path/1, parse_tag/1, signing_registry/1,
+         printed_reference/2, digest/1,
          dotless_registry_warning/1, options/1, port_options/2, sign_request/4,
          signing_message/1, unknown_option/1, format_error/1]).
 
@@ -220,6 +221,23 @@ signing_registry(Registry) ->
     case looks_like_host(Registry) of
         true -> Registry;
         false -> <<Registry/binary, ":443">>
+    end.
+
+%% @doc A reference ocibuild printed (`Tagged: REF') as the program must
+%% read it: ocibuild writes "<registry>/<repo>:<tag>" with the registry of
+%% --push, so only a dotless registry host needs signing_registry/1's form.
+-spec printed_reference(string() | binary(), binary()) -> binary().
+printed_reference(Push, Ref) ->
+    {Registry, _} = parse_push_destination(bin(Push)),
+    Prefix = <<Registry/binary, "/">>,
+    case {Registry, binary:match(Ref, Prefix)} of
+        {<<>>, _} ->
+            Ref;
+        {_, {0, Len}} ->
+            Host = signing_registry(Registry),
+            <<Host/binary, "/", (binary:part(Ref, Len, byte_size(Ref) - Len))/binary>>;
+        _ ->
+            Ref
     end.
 
 %% @doc The warning for a --push registry that only ocibuild reads as a

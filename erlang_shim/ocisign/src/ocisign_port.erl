@@ -444,7 +444,7 @@ field(<<"payload">>) -> payload;
 field(<<"error">>) -> error;
 field(<<"public_key">>) -> public_key;
 field(<<"algorithm">>) -> algorithm;
-field(<<"warning">>) -> warning;
+field(<<"warnings">>) -> warnings;
 field(<<"reference">>) -> reference;
 field(K) -> K.
 

@@ -1,10 +1,9 @@
 %% @doc `rebar3 ocisign build ...': runs ocibuild (as a dependency, with the
-%% same options) and then signs. The fallback when the hook on `ocibuild'
-%% cannot be attached (say, ocisign listed before ocibuild): {ocisign, prepare}
-%% is a dependency too, and providers' topological sort puts it before
-%% ocibuild (it has no dependencies, ocibuild comes after release). With the
-%% hook attached, the sign step already ran inside the ocibuild chain and
-%% this one has nothing left to do.
+%% same options), which ocisign has taken over like every `rebar3 ocibuild'
+%% (see ocisign_prv_takeover), so the key is checked before the push and
+%% the pushed digest signed after it. Kept for scripts written against
+%% earlier ocisign versions, where it was the way around a plugin order
+%% that did not sign.
 -module(ocisign_prv_build).
 
 -export([init/1, do/1, format_error/1, ocibuild_opts/0]).
@@ -19,19 +18,20 @@ init(State) ->
         {namespace, ocisign},
         {module, ?MODULE},
         {bare, true},
-        {deps, [{ocisign, prepare}, {default, ocibuild}]},
+        {deps, [{default, ocibuild}]},
         {example, "rebar3 ocisign build --push ghcr.io/myorg -t myapp:1.0.0 --sign-key cosign.key"},
         {short_desc, "Run `rebar3 ocibuild` and sign what it pushed"},
-        {desc, "Runs ocibuild with the given options, then signs every pushed tag with the "
+        {desc, "Runs ocibuild with the given options, then signs the pushed digest with the "
                "ocisign program (the index and, by default, every platform manifest)."},
         {opts, Opts}
     ]),
     {ok, rebar_state:add_provider(State, Provider)}.
 
+%% The signing happened inside the ocibuild step; ocisign_done says so.
 do(State) ->
     case rebar_state:get(State, ocisign_done, false) of
         true -> {ok, State};
-        false -> ocisign_prv_sign:run(State, build)
+        false -> {error, {ocisign_prv_sign, not_taken_over}}
     end.
 
 format_error(Reason) ->

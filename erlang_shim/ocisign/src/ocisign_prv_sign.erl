@@ -1,16 +1,17 @@
-%% @doc {ocisign, sign}: signs the tags `rebar3 ocibuild --push' pushed.
+%% @doc Signing what ocibuild pushed.
 %%
-%% Runs as the post hook of `ocibuild' (it then sees ocibuild's parsed
-%% arguments and the key {ocisign, prepare} took away), inside
-%% `rebar3 ocisign build', or on its own:
+%% sign_printed/3 runs inside `rebar3 ocibuild' (ocisign_prv_ocibuild):
+%% it signs the digest ocibuild printed (`Digest: sha256:...'), named by the
+%% references it printed (`Tagged: ...'), through the port the pre-push
+%% checks opened. {ocisign, sign} is the same on its own, after the fact:
 %%   rebar3 ocisign sign --push REGISTRY[/NAMESPACE] -t TAG... [--sign-key KEY] [--digest D]
-%% Each tag's reference is signed by the Go program, which resolves the tag
-%% (ocibuild keeps the pushed digest to itself, so the hook signs what the
-%% tag points to at signing time; --digest pins it) and, unless
-%% {ocisign, [{recursive, false}]}, signs every platform manifest of an index.
+%% where the references are built the way ocibuild builds them and, without
+%% --digest, the program signs what each tag points to now. Unless
+%% {ocisign, [{recursive, false}]}, every platform manifest of an index is
+%% signed too.
 -module(ocisign_prv_sign).
 
--export([init/1, do/1, format_error/1, run/2]).
+-export([init/1, do/1, format_error/1, sign_printed/3]).
 
 init(State) ->
     Provider = providers:create([
@@ -31,100 +32,113 @@ init(State) ->
                 {sign_key, undefined, "sign-key", string, "Path to the cosign private key"},
                 {release, undefined, "release", string, "Release name that qualifies bare tags"},
                 {digest, undefined, "digest", string,
-                 "Sign this manifest digest (sha256:...) instead of what the tags point to now"}]}
+                 "Sign this manifest digest (sha256:..., as ocibuild printed it) instead of what the tags point to now"}]}
     ]),
     {ok, rebar_state:add_provider(State, Provider)}.
 
+%% `rebar3 ocisign sign ...'
 do(State) ->
-    case rebar_state:get(State, ocisign_done, false) of
-        true -> {ok, State};
-        false -> run(State, sign)
+    {Args, _} = rebar_state:command_parsed_args(State),
+    OciConfig = rebar_state:get(State, ocibuild, []),
+    Key = ocisign_config:sign_key(Args, OciConfig, os:getenv("OCIBUILD_SIGN_KEY")),
+    case {proplists:get_value(push, Args), Key} of
+        {undefined, _} ->
+            {error, {?MODULE, no_push}};
+        {_, none} ->
+            {error, {?MODULE, no_key}};
+        {Push, {ok, _Source, KeyPath}} ->
+            case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
+                {ok, Opts, Unknown} ->
+                    [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
+                    Root = rebar_dir:root_dir(State),
+                    Result = case derived_refs(State, Args, Push) of
+                                 {ok, Refs, Digest} ->
+                                     sign_with_new_port(requests(Refs, Digest, filename:absname(KeyPath, Root),
+                                                                 Opts, Root),
+                                                        ocisign_config:port_options(Opts, Root));
+                                 {error, Reason} ->
+                                     {error, {config, Reason}}
+                             end,
+                    outcome(Result, State, Opts);
+                {error, Reason} ->
+                    {error, {?MODULE, {config, Reason}}}
+            end
     end.
 
-%% @doc Mode: sign (standalone or hook) or build (`rebar3 ocisign build').
--spec run(rebar_state:t(), sign | build) -> {ok, rebar_state:t()} | {error, term()}.
-run(State0, Mode) ->
-    Prepared = rebar_state:get(State0, ocisign_prepared, undefined),
-    restore_env(Prepared),
-    State = rebar_state:set(State0, ocisign_done, true),
-    case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
-        {ok, Opts, Unknown} ->
-            [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
-            outcome(sign_pushed(State, Prepared, Mode, Opts), State, Opts);
-        {error, Reason} ->
-            {error, {?MODULE, {config, Reason}}}
-    end.
+%% @doc Signs after ocibuild pushed: the digest and references it printed.
+%% Without a `Digest:' line (an ocibuild that does not print one) the tags
+%% are signed as they resolve now, and the console says so.
+-spec sign_printed(rebar_state:t(), ocisign_prepush:plan(), ocisign_capture:printed()) ->
+          {ok, rebar_state:t()} | {error, term()}.
+sign_printed(State, skip, _Printed) ->
+    {ok, State};
+sign_printed(State, #{port := Pid, key := Key, opts := Opts, push := Push, root := Root}, Printed) ->
+    {Args, _} = rebar_state:command_parsed_args(State),
+    Refs = case Printed of
+               #{tagged := [_ | _] = Tagged} ->
+                   {ok, [ocisign_config:printed_reference(Push, R) || R <- Tagged]};
+               _ ->
+                   rebar_api:warn("ocisign: ocibuild printed no `Tagged:` lines; signing the references "
+                                  "built from --push and the tags", []),
+                   case derived_refs(State, Args, Push) of
+                       {ok, Derived, _} -> {ok, Derived};
+                       Error -> Error
+                   end
+           end,
+    Digest = case Printed of
+                 #{digest := undefined} ->
+                     rebar_api:warn("ocisign: ocibuild printed no `Digest:` line; signing what each tag "
+                                    "points to now (someone else's push in between would get the signature)", []),
+                     undefined;
+                 #{digest := D} ->
+                     D
+             end,
+    Result = case Refs of
+                 {ok, Refs1} -> sign_each(Pid, requests(Refs1, Digest, Key, Opts, Root));
+                 {error, Reason} -> {error, {config, Reason}}
+             end,
+    outcome(Result, State, Opts).
 
 outcome(ok, State, _Opts) ->
     {ok, State};
 outcome({error, Reason}, State, #{on_error := warn}) ->
-    rebar_api:warn("~ts~nThe image was pushed but is NOT signed "
-                   "({ocisign, [{on_error, warn}]} keeps the build going).", [format_error(Reason)]),
+    rebar_api:warn("~ts~n*** The image was pushed but is NOT signed "
+                   "({ocisign, [{on_error, warn}]} keeps the build going). ***", [format_error(Reason)]),
     {ok, State};
 outcome({error, Reason}, _State, _Opts) ->
     {error, {?MODULE, Reason}}.
 
-sign_pushed(State, Prepared, Mode, Opts) ->
-    {Args, _} = rebar_state:command_parsed_args(State),
-    OciConfig = rebar_state:get(State, ocibuild, []),
-    Hooked = Prepared =/= undefined,
-    case proplists:get_value(push, Args) of
-        undefined when Mode =:= sign, not Hooked ->
-            {error, no_push};
-        undefined ->
-            rebar_api:info("ocisign: no --push, nothing was pushed, nothing to sign", []),
-            ok;
-        Push ->
-            Key = case Prepared of
-                      #{key := K} -> K;
-                      undefined -> ocisign_config:sign_key(Args, OciConfig, os:getenv("OCIBUILD_SIGN_KEY"))
-                  end,
-            case Key of
-                none when Hooked, Mode =:= sign ->
-                    rebar_api:info("ocisign: no signing key (--sign-key, OCIBUILD_SIGN_KEY or "
-                                   "{ocibuild, [{sign_key, ...}]}): the pushed image is not signed", []),
-                    ok;
-                none ->
-                    {error, no_key};
-                {ok, _Source, KeyPath} ->
-                    Release = case ocisign_config:release_name(Args, rebar_state:get(State, relx, [])) of
-                                  {ok, R} -> R;
-                                  none -> undefined
-                              end,
-                    Tags = ocisign_config:tags(Args, OciConfig),
-                    case refs_and_digest(Push, Tags, Release, Args) of
-                        {ok, Refs, Digest} ->
-                            case ocisign_config:dotless_registry_warning(Push) of
-                                none -> ok;
-                                Warning -> rebar_api:warn("~ts", [Warning])
-                            end,
-                            Root = rebar_dir:root_dir(State),
-                            KeyAbs = filename:absname(KeyPath, Root),
-                            Requests = [with_digest(ocisign_config:sign_request(Ref, KeyAbs, Opts, Root),
-                                                    Digest)
-                                        || Ref <- Refs],
-                            sign_refs(Requests, ocisign_config:port_options(Opts, Root));
-                        {error, Reason} ->
-                            {error, {config, Reason}}
-                    end
-            end
-    end.
-
-refs_and_digest(Push, Tags, Release, Args) ->
+%% The references ocibuild pushed, built from --push, the tags and the release
+%% name the way ocibuild builds them, and --digest if given.
+derived_refs(State, Args, Push) ->
+    Release = case ocisign_config:release_name(Args, rebar_state:get(State, relx, [])) of
+                  {ok, R} -> R;
+                  none -> undefined
+              end,
+    Tags = ocisign_config:tags(Args, rebar_state:get(State, ocibuild, [])),
     case ocisign_config:digest(Args) of
         {ok, Digest} ->
-            case ocisign_config:references(list_to_binary(Push), Tags, Release) of
-                {ok, Refs} -> {ok, Refs, Digest};
-                Error -> Error
+            case ocisign_config:references(unicode:characters_to_binary(Push), Tags, Release) of
+                {ok, Refs} ->
+                    case ocisign_config:dotless_registry_warning(Push) of
+                        none -> ok;
+                        Warning -> rebar_api:warn("~ts", [Warning])
+                    end,
+                    {ok, Refs, Digest};
+                Error ->
+                    Error
             end;
         Error ->
             Error
     end.
 
+requests(Refs, Digest, Key, Opts, Root) ->
+    [with_digest(ocisign_config:sign_request(Ref, Key, Opts, Root), Digest) || Ref <- Refs].
+
 with_digest(Request, undefined) -> Request;
 with_digest(Request, Digest) -> Request#{digest => Digest}.
 
-sign_refs(Requests, PortOpts) ->
+sign_with_new_port(Requests, PortOpts) ->
     case ocisign_port:open(PortOpts) of
         {ok, Pid} ->
             try
@@ -143,10 +157,7 @@ sign_each(Pid, [#{reference := Ref} = Request | Rest]) ->
     case ocisign_port:sign(Pid, Request) of
         {ok, #{signed := Signed} = Result} ->
             lists:foreach(fun print_signed/1, Signed),
-            case maps:get(warning, Result, <<>>) of
-                <<>> -> ok;
-                Warning -> rebar_api:warn("ocisign: ~ts", [Warning])
-            end,
+            [rebar_api:warn("ocisign: ~ts", [W]) || W <- maps:get(warnings, Result, [])],
             sign_each(Pid, Rest);
         {ok, Other} ->
             {error, {sign, Ref, {protocol_error, {bad_reply, Other}}}};
@@ -168,11 +179,6 @@ print_signed(#{digest := Digest, signature_ref := SigRef} = Entry) ->
 print_signed(Other) ->
     rebar_api:console("Signed: ~p", [Other]).
 
-restore_env(#{env := Env}) when Env =/= false ->
-    os:putenv("OCIBUILD_SIGN_KEY", Env);
-restore_env(_) ->
-    ok.
-
 format_error(no_push) ->
     "ocisign sign: give --push REGISTRY[/NAMESPACE] (the destination the image was pushed to)";
 format_error(no_key) ->
@@ -182,8 +188,23 @@ format_error({config, Reason}) ->
     "ocisign: " ++ ocisign_config:format_error(Reason);
 format_error({port, Reason}) ->
     "ocisign: " ++ ocisign_port:format_error(Reason);
+format_error({key, Key, Reason}) ->
+    lists:flatten(io_lib:format("ocisign: the signing key ~ts cannot be used, so nothing was pushed: ~ts~ts",
+                                [Key, ocisign_port:format_error(Reason), key_hint(Reason)]));
 format_error({sign, Ref, Reason}) ->
     lists:flatten(io_lib:format("ocisign: signing ~ts failed: ~ts",
                                 [Ref, ocisign_port:format_error(Reason)]));
+format_error(not_taken_over) ->
+    "ocisign: `rebar3 ocisign build` ran ocibuild without ocisign (its `release` hook did not run); "
+    "nothing was signed. Run `rebar3 ocibuild --push ...` with ocisign listed as a plugin, or report this";
 format_error(Other) ->
     lists:flatten(io_lib:format("ocisign: ~p", [Other])).
+
+key_hint({wrong_password, _}) ->
+    ". Set COSIGN_PASSWORD to the key's password";
+key_hint({password_required, _}) ->
+    ". Set COSIGN_PASSWORD to the key's password (export COSIGN_PASSWORD= for a key without one)";
+key_hint({key_not_found, _}) ->
+    ". Give the path of an existing key (relative paths are relative to the project root)";
+key_hint(_) ->
+    "".

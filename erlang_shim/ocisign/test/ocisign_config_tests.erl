@@ -288,11 +288,11 @@ sign_request_test_() ->
 %% rebar.config.example at the repository root stays valid: it parses, and
 %% every {ocisign, [...]} option in it is known and accepted.
 example_config_test() ->
-    Example = filename:join([filename:dirname(code:which(?MODULE)), "..", "..", "..", "..", "..",
+    Example = filename:join([filename:dirname(code:which(?MODULE)), "..", "..", "..", "..", "..", "..",
                              "rebar.config.example"]),
     Path = case filelib:is_file(Example) of
                true -> Example;
-               false -> "../rebar.config.example"
+               false -> "../../rebar.config.example"
            end,
     {ok, Terms} = file:consult(Path),
     {ocisign, Opts} = lists:keyfind(ocisign, 1, Terms),
@@ -367,3 +367,13 @@ signing_message_test_() ->
                    ocisign_config:signing_message(Req)),
      ?_assertEqual("ocisign: signing r.example/app:1",
                    ocisign_config:signing_message(maps:remove(rekor_url, Req)))].
+
+%% `Tagged:' references as ocibuild printed them, as the program must read them.
+printed_reference_test_() ->
+    P = fun ocisign_config:printed_reference/2,
+    [?_assertEqual(<<"ghcr.io/org/app:1">>, P("ghcr.io/org", <<"ghcr.io/org/app:1">>)),
+     ?_assertEqual(<<"127.0.0.1:5000/ns/app:1">>, P("127.0.0.1:5000/ns", <<"127.0.0.1:5000/ns/app:1">>)),
+     %% a dotless registry host is ocibuild's reading; host:443 is the same server to Go
+     ?_assertEqual(<<"myorg:443/app:1">>, P("myorg", <<"myorg/app:1">>)),
+     ?_assertEqual(<<"docker.io/myorg/app:1">>, P("myorg/x", <<"docker.io/myorg/app:1">>)),
+     ?_assertEqual(<<"other.io/app:1">>, P("myorg", <<"other.io/app:1">>))].

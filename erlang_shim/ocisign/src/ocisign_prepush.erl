@@ -1,0 +1,101 @@
+%% @doc What happens before ocibuild pushes: the signing key leaves
+%% ocibuild's view (ocibuild 0.10 signs single-platform images itself and
+%% overwrites the sha256-<hex>.sig tag; with a key it cannot read it only
+%% warns), and everything that would make signing fail after the push is
+%% checked while nothing is pushed yet: the program is found and answers,
+%% the key decrypts (the port keeps it, so scrypt runs once per command),
+%% the log key file exists. The port stays open for the signing.
+-module(ocisign_prepush).
+
+-export([take_key/1, check/2, close/1, restore_env/1]).
+
+-type plan() :: skip | #{port := pid(), key := string(), opts := ocisign_config:options(),
+                         push := string(), root := file:filename()}.
+-export_type([plan/0]).
+
+%% @doc The key (--sign-key > OCIBUILD_SIGN_KEY > {ocibuild, [{sign_key, _}]}),
+%% the environment value to restore afterwards, and the State without it.
+-spec take_key(rebar_state:t()) ->
+          {{ok, ocisign_config:key_source(), string()} | none, string() | false, rebar_state:t()}.
+take_key(State) ->
+    {Args, Rest} = rebar_state:command_parsed_args(State),
+    OciConfig = rebar_state:get(State, ocibuild, []),
+    Env = os:getenv("OCIBUILD_SIGN_KEY"),
+    Key = ocisign_config:sign_key(Args, OciConfig, Env),
+    Env =/= false andalso os:unsetenv("OCIBUILD_SIGN_KEY"),
+    State1 = rebar_state:command_parsed_args(State, {proplists:delete(sign_key, Args), Rest}),
+    State2 = rebar_state:set(State1, ocibuild, proplists:delete(sign_key, OciConfig)),
+    {Key, Env, State2}.
+
+-spec restore_env(string() | false) -> ok.
+restore_env(false) -> ok;
+restore_env(Env) -> os:putenv("OCIBUILD_SIGN_KEY", Env), ok.
+
+%% @doc skip when nothing will be signed (no --push, or no key: said on the
+%% console), else an open port with the key loaded. {error, _} fails the
+%% command before ocibuild runs, unless {on_error, warn}, which says loudly
+%% that the image will be pushed unsigned.
+-spec check(rebar_state:t(), {ok, atom(), string()} | none) -> {ok, plan()} | {error, term()}.
+check(State, Key) ->
+    {Args, _} = rebar_state:command_parsed_args(State),
+    case {proplists:get_value(push, Args), Key} of
+        {undefined, _} ->
+            rebar_api:info("ocisign: no --push, nothing is pushed, nothing to sign", []),
+            {ok, skip};
+        {_, none} ->
+            rebar_api:info("ocisign: no signing key (--sign-key, OCIBUILD_SIGN_KEY or "
+                           "{ocibuild, [{sign_key, ...}]}): the pushed image will not be signed", []),
+            {ok, skip};
+        {Push, {ok, Source, KeyPath}} ->
+            rebar_api:debug("ocisign: took the signing key (from ~p) away from ocibuild", [Source]),
+            case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
+                {ok, Opts, Unknown} ->
+                    [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
+                    Root = rebar_dir:root_dir(State),
+                    Plan = #{key => filename:absname(KeyPath, Root), opts => Opts, push => Push, root => Root},
+                    checked(ready(Plan), Opts);
+                {error, Reason} ->
+                    {error, {ocisign_prv_sign, {config, Reason}}}
+            end
+    end.
+
+checked({ok, Plan}, _Opts) ->
+    {ok, Plan};
+checked({error, Why}, #{on_error := warn}) ->
+    rebar_api:warn("~ts~n*** The image will be pushed but NOT signed ({ocisign, [{on_error, warn}]}). ***",
+                   [ocisign_prv_sign:format_error(Why)]),
+    {ok, skip};
+checked({error, Why}, _Opts) ->
+    {error, {ocisign_prv_sign, Why}}.
+
+ready(#{key := Key, opts := Opts, root := Root} = Plan) ->
+    case check_log_key(Opts, Root) of
+        ok ->
+            case ocisign_port:open(ocisign_config:port_options(Opts, Root)) of
+                {ok, Pid} ->
+                    case ocisign_port:public_key(Pid, #{sign_key => Key}) of
+                        {ok, _} ->
+                            {ok, Plan#{port => Pid}};
+                        {error, Reason} ->
+                            ocisign_port:close(Pid),
+                            {error, {key, Key, Reason}}
+                    end;
+                {error, Reason} ->
+                    {error, {port, Reason}}
+            end;
+        Error ->
+            Error
+    end.
+
+check_log_key(#{rekor_public_key := Path}, Root) when Path =/= undefined ->
+    Abs = filename:absname(Path, Root),
+    case filelib:is_regular(Abs) of
+        true -> ok;
+        false -> {error, {config, {rekor_public_key_missing, Abs}}}
+    end;
+check_log_key(_Opts, _Root) ->
+    ok.
+
+-spec close(plan()) -> ok.
+close(#{port := Pid}) -> ocisign_port:close(Pid);
+close(skip) -> ok.
