@@ -5,7 +5,8 @@
 # the tests need when any is missing, builds the pinned cosign binaries once
 # (test/tools/build.sh, cached in ~/.cache/ocisign-tools), then runs go vet,
 # every Go test (unit + end-to-end against a real registry process and real
-# cosign v2/v3) and the Erlang tests. Go 1.26 must be installed
+# cosign v2/v3) and the Erlang tests on OTP 25 and, in a Debian trixie root
+# (debootstrap, cached), on OTP 27. Go 1.26 must be installed
 # (/usr/local/go or PATH). Exit status is non-zero if any step fails; the
 # last line is a one-line summary.
 set -uo pipefail
@@ -121,20 +122,12 @@ go_tests() {
 
 build_cli() { go build -o "$OCISIGN_BIN" ./cmd/ocisign; }
 
-# The Erlang tests (rebar3 plugin in erlang_shim/). test/erlang/run.sh, when
-# present, owns the whole Erlang run; otherwise erlang_shim's own Makefile or
-# plain rebar3 eunit.
-erlang_tests() {
-	if [[ -x test/erlang/run.sh ]]; then
-		test/erlang/run.sh
-	elif [[ -f erlang_shim/Makefile ]]; then
-		make -C erlang_shim test
-	elif [[ -f erlang_shim/rebar.config ]]; then
-		(cd erlang_shim && rebar3 eunit)
-	else
-		echo "no erlang_shim/ yet; nothing to run"
-	fi
-}
+# The Erlang tests (the rebar3 plugin in erlang_shim/ocisign, EUnit and the
+# rebar3 flow): on the host's OTP (bookworm: 25) and on OTP 27, the OTP
+# ocibuild requires, in a Debian trixie root (test/otp27, made once and cached).
+erlang_tests() { test/erlang/run.sh; }
+otp27_root() { test/otp27/make-root.sh; }
+erlang_tests_otp27() { test/otp27/run.sh; }
 
 # Every go fuzz target (func FuzzX in a *_test.go) for FUZZTIME each (10s by
 # default). A crash fails the step and go test leaves the input in the
@@ -155,11 +148,13 @@ step "go toolchain" find_go
 step "debian packages" install_packages
 step "cosign builds" build_tools
 step "rekor tools" rekor_tools
+step "otp 27 root" otp27_root
 # Without the tools the tests below would only fail on set-up.
 ((${#failed[@]})) && summary_and_exit
 step "go vet" go_vet
 step "go test" go_tests
 step "build bin/ocisign" build_cli
-step "erlang tests" erlang_tests
+step "erlang tests (host OTP)" erlang_tests
+step "erlang tests (OTP 27)" erlang_tests_otp27
 step "go fuzz" go_fuzz
 summary_and_exit

@@ -9,12 +9,13 @@
 # ones in ~/.cache/ocisign-tools); OCISIGN_REGISTRY_BIN = docker-registry. Everything runs offline (REBAR_OFFLINE=1,
 # loopback registry only). Prints "N passed, M failed"; exits 1 on failure.
 #
-# The rebar3 part uses test/erlang/ocibuild_standin instead of the real
-# ocibuild plugin: ocibuild needs OTP 27 and this machine (and CI) has OTP 25.
-# The stand-in registers the same provider and options, pushes a real image
-# and, like ocibuild's own signer, overwrites the .sig tag when it still sees
-# a signing key -- which is how the tests see that ocisign's prepare hook
-# took the key away.
+# The rebar3 part uses test/erlang/ocibuild_standin, our own imitation of
+# ocibuild 0.10.5 (the real one may not be committed or fetched here): the
+# same provider and options, a real push, `Tagged:`/`Digest:` output, its own
+# signer that overwrites the .sig tag of a single-platform image when it can
+# read the key (which is how the tests see that ocisign took the key away),
+# and switches for 0.10.5's multi-platform failure and a tag moved after the
+# push. test/otp27/run.sh runs this script on OTP 27 in a trixie root.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -36,7 +37,7 @@ REGISTRY_PID=
 
 # The plugin is tested from a copy, so that runs in parallel do not share a
 # _build or a program path (leftover processes are looked for by exact path).
-SHIM=$TMP/erlang_shim
+SHIM=$TMP/erlang_shim/ocisign
 BIN=$SHIM/priv/ocisign
 mkdir -p "$SHIM/priv"
 cp -r "$ROOT/erlang_shim/ocisign/src" "$ROOT/erlang_shim/ocisign/test" "$ROOT/erlang_shim/ocisign/rebar.config" "$SHIM/"
@@ -47,13 +48,14 @@ cleanup() {
         kill "$REGISTRY_PID" 2>/dev/null
         wait "$REGISTRY_PID" 2>/dev/null
     fi
-    rm -rf "$TMP"
+    [ -n "${OCISIGN_TEST_KEEP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1"; [ $# -gt 1 ] && printf '%s\n' "$2" | tail -n 40 | sed 's/^/    | /'; return 0; }
+OTP=$(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().')
+pass() { PASSED=$((PASSED + 1)); echo "PASS [OTP $OTP] $1"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL [OTP $OTP] $1"; [ $# -gt 1 ] && printf '%s\n' "$2" | tail -n 40 | sed 's/^/    | /'; return 0; }
 
 # check NAME CMD...: passes when CMD exits 0; shows CMD's output otherwise.
 check() {
@@ -152,6 +154,13 @@ if ! out=$("$BIN" generate-key-pair --output-key-prefix "$TMP/cosign" 2>&1); the
 fi
 KEY=$TMP/cosign.key
 PUB=$TMP/cosign.pub
+# A plain openssl P-256 key: the one kind ocibuild's own signer can read.
+if ! out=$(openssl ecparam -genkey -name prime256v1 -noout -out "$TMP/plain.key" 2>&1 &&
+    openssl ec -in "$TMP/plain.key" -pubout -out "$TMP/plain.pub" 2>&1); then
+    fail "openssl P-256 key" "$out"
+    finish
+fi
+PLAIN_KEY=$TMP/plain.key
 
 # cosign_verify NAME REF: both cosign versions accept REF's signature.
 cosign_verify() {
@@ -206,29 +215,41 @@ fi
 
 # --- (b) the rebar3 plugin in a fixture project ------------------------------------
 
-# project DIR PLUGINS: a copy of the fixture with _checkouts of the stand-in
-# and the shim, and the given plugins line.
+# project DIR [DECLARATION]: a copy of the fixture with _checkouts of the
+# stand-in and the shim; DECLARATION replaces its plugins line (default
+# {plugins, [ocibuild, ocisign]}.).
 project() {
-    local dir=$1 plugins=$2
+    local dir=$1 decl=${2:-}
     cp -r "$ROOT/test/erlang/fixture" "$dir"
     mkdir -p "$dir/_checkouts"
     ln -s "$SHIM" "$dir/_checkouts/ocisign"
     ln -s "$ROOT/test/erlang/ocibuild_standin" "$dir/_checkouts/ocibuild"
-    sed -i "s/^{plugins, \[ocibuild, ocisign\]}\./{plugins, $plugins}./" "$dir/rebar.config"
-    grep -q "^{plugins, $plugins}\." "$dir/rebar.config"
+    if [ -n "$decl" ]; then
+        DECL=$decl perl -0pi -e 's/^\{plugins, \[ocibuild, ocisign\]\}\./$ENV{DECL}/m' "$dir/rebar.config"
+        grep -qF "$decl" "$dir/rebar.config" || return 1
+    fi
     cp "$KEY" "$dir/cosign.key"
+    cp "$PLAIN_KEY" "$dir/plain.key"
 }
 
-# in_project DIR CMD...: runs CMD in DIR, output in $OUT, status in $STATUS.
+# absent REF: the registry says REF does not exist (nothing was pushed).
+absent() {
+    "$TMP/pushimage" exists "$1" >/dev/null 2>&1
+    [ $? = 3 ]
+}
+
+# in_project DIR CMD...: runs CMD in DIR, output in $OUT (without terminal
+# colour codes), status in $STATUS.
 in_project() {
     local dir=$1; shift
     OUT=$(cd "$dir" && "$@" 2>&1)
     STATUS=$?
+    OUT=$(sed 's/\x1b\[[0-9;]*m//g' <<<"$OUT")
 }
 
 export OCISIGN_TEST_PUSHIMAGE=$TMP/pushimage
 P=$TMP/proj
-project "$P" "[ocibuild, ocisign]"
+project "$P"
 
 # The hook: `rebar3 ocibuild --push ... --sign-key ...` signs a multi-platform image.
 in_project "$P" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:1.0 -P linux/amd64,linux/arm64
@@ -305,8 +326,9 @@ if PINNED=$("$TMP/pushimage" push -platforms 2 "$REG/ns/app:pinned" 2>&1) &&
     in_project "$P" rebar3 ocisign sign --push "$REG/ns" -t app:pinned --sign-key cosign.key --digest "$PINNED"
     first=$(grep '^Signed: sha256:' <<<"$OUT" | head -n 1 | awk '{print $2}')
     if [ "$STATUS" -eq 0 ] && [ "$first" = "$PINNED" ] && [ "$PINNED" != "$MOVED" ] &&
-        [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 3 ] && ! grep -q "$MOVED" <<<"$OUT"; then
-        pass "rebar3 ocisign sign --digest: the pinned digest is signed, not the tag's new one"
+        [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 3 ] && ! grep -q "^Signed: $MOVED" <<<"$OUT" &&
+        grep -q "now points at $MOVED, not at the signed digest $PINNED" <<<"$OUT"; then
+        pass "rebar3 ocisign sign --digest: the pinned digest is signed, not the tag's new one, which a warning names"
     else
         fail "rebar3 ocisign sign --digest: the pinned digest is signed, not the tag's new one (first '$first', pinned $PINNED, moved $MOVED)" "$OUT"
     fi
@@ -332,7 +354,7 @@ else
     fail "{bin, \"tools/ocisign\"}: the project-relative program signs" "$OUT"
 fi
 PB=$TMP/proj_relbin
-project "$PB" "[ocibuild, ocisign]"
+project "$PB"
 in_project "$PB" rebar3 as relbin ocibuild --push "$REG/ns" --sign-key cosign.key -t app:relbin
 "$TMP/pushimage" exists "$REG/ns/app:relbin" >/dev/null 2>&1
 code=$?
@@ -352,28 +374,77 @@ else
 fi
 verify_all "rebar3 ocisign build" "$REG/ns/app:build"
 
-# A signing failure fails the command with a clear message...
-in_project "$P" rebar3 ocibuild --push "$REG/ns" --sign-key missing.key -t app:fail
-if [ "$STATUS" -eq 1 ] && grep -q "signing $REG/ns/app:fail failed: .*(key_not_found)" <<<"$OUT"; then
-    pass "wrong key path: exit 1 with a clear message"
+# Key problems are found before ocibuild pushes anything: a missing key
+# file, a wrong password, no password. The tag does not exist afterwards.
+in_project "$P" rebar3 ocibuild --push "$REG/ns" --sign-key missing.key -t app:nokey
+if [ "$STATUS" -eq 1 ] && absent "$REG/ns/app:nokey" &&
+    grep -q "the signing key $P/missing.key cannot be used, so nothing was pushed: .*(key_not_found)" <<<"$OUT"; then
+    pass "missing key file: exit 1 before the push, naming the file"
 else
-    fail "wrong key path: exit 1 with a clear message (status $STATUS)" "$OUT"
+    fail "missing key file: exit 1 before the push, naming the file (status $STATUS)" "$OUT"
+fi
+in_project "$P" env COSIGN_PASSWORD=wrong rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:badpw
+if [ "$STATUS" -eq 1 ] && absent "$REG/ns/app:badpw" &&
+    grep -q "(wrong_password). Set COSIGN_PASSWORD" <<<"$OUT" && ! grep -q "COSIGN_PASSWORD=wrong" <<<"$OUT"; then
+    pass "wrong COSIGN_PASSWORD: exit 1 before the push"
+else
+    fail "wrong COSIGN_PASSWORD: exit 1 before the push (status $STATUS)" "$OUT"
+fi
+in_project "$P" env -u COSIGN_PASSWORD rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:nopw
+if [ "$STATUS" -eq 1 ] && absent "$REG/ns/app:nopw" && grep -q "(password_required). Set COSIGN_PASSWORD" <<<"$OUT"; then
+    pass "unset COSIGN_PASSWORD: exit 1 before the push"
+else
+    fail "unset COSIGN_PASSWORD: exit 1 before the push (status $STATUS)" "$OUT"
 fi
 # A missing program is caught before ocibuild pushes anything.
 in_project "$P" env OCISIGN_BIN="$TMP/no-such-ocisign" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:nobin
-"$TMP/pushimage" exists "$REG/ns/app:nobin" >/dev/null 2>&1
-code=$?
-if [ "$STATUS" -eq 1 ] && grep -q 'the ocisign program set by OCISIGN_BIN does not exist' <<<"$OUT" && [ "$code" = 3 ]; then
+if [ "$STATUS" -eq 1 ] && grep -q 'the ocisign program set by OCISIGN_BIN does not exist' <<<"$OUT" && absent "$REG/ns/app:nobin"; then
     pass "missing program: exit 1 before anything is pushed"
 else
-    fail "missing program: exit 1 before anything is pushed (status $STATUS, pushimage exists: $code)" "$OUT"
+    fail "missing program: exit 1 before anything is pushed (status $STATUS)" "$OUT"
 fi
-# ... unless {ocisign, [{on_error, warn}]}.
+# {ocisign, [{on_error, warn}]} is the one way to an unsigned push with exit 0, and it says so.
 in_project "$P" rebar3 as warn ocibuild --push "$REG/ns" --sign-key missing.key -t app:warn
-if [ "$STATUS" -eq 0 ] && grep -q 'key_not_found' <<<"$OUT" && grep -q 'NOT signed' <<<"$OUT"; then
-    pass "on_error warn: exit 0 with a warning"
+if [ "$STATUS" -eq 0 ] && grep -q 'key_not_found' <<<"$OUT" && grep -q '\*\*\* The image will be pushed but NOT signed' <<<"$OUT" &&
+    ! absent "$REG/ns/app:warn"; then
+    pass "on_error warn: exit 0, pushed, with a loud warning"
 else
-    fail "on_error warn: exit 0 with a warning (status $STATUS)" "$OUT"
+    fail "on_error warn: exit 0, pushed, with a loud warning (status $STATUS)" "$OUT"
+fi
+
+# The printed digest is signed even when the tag moves right after the push
+# (the stand-in pushes another image to it after printing Digest:); the
+# intruder is not signed and a warning names both digests.
+in_project "$P" env OCIBUILD_STANDIN_FAULT=move_tag rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:moved
+printed=$(sed -n 's/^Digest: \(sha256:[0-9a-f]*\)$/\1/p' <<<"$OUT")
+intruder=$("$TMP/pushimage" sigs "$REG/ns/app:moved" 2>/dev/null | awk 'NR == 1 {print $1, $2}')
+if [ "$STATUS" -eq 0 ] && [ -n "$printed" ] && grep -q "^Signed: $printed -> " <<<"$OUT" &&
+    [ "${intruder#* }" = 0 ] && [ "${intruder% *}" != "$printed" ] &&
+    grep -q "now points at ${intruder% *}, not at the signed digest $printed" <<<"$OUT"; then
+    pass "tag moved after the push: the printed digest is signed, the intruder is not, a warning names both"
+else
+    fail "tag moved after the push: the printed digest is signed, the intruder is not, a warning names both (printed '$printed', tag now '$intruder')" "$OUT"
+fi
+cosign_verify "tag moved after the push" "$REG/ns/app@$printed"
+
+# ocibuild 0.10.5's own multi-platform failure (stand-in switch): the
+# command fails in ocibuild, before any tag exists, and nothing is signed.
+in_project "$P" env OCIBUILD_STANDIN_FAULT=multi_platform rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:mpbug -P linux/amd64,linux/arm64
+if [ "$STATUS" -ne 0 ] && absent "$REG/ns/app:mpbug" && grep -q 'noproc' <<<"$OUT" && ! grep -q '^Signed:' <<<"$OUT"; then
+    pass "ocibuild's multi-platform failure: the command fails, nothing pushed or signed"
+else
+    fail "ocibuild's multi-platform failure: the command fails, nothing pushed or signed (status $STATUS)" "$OUT"
+fi
+
+# A plain openssl key, single platform: the one case where ocibuild's own
+# signer would sign (and overwrite .sig); ocisign took the key away.
+in_project "$P" rebar3 ocibuild --push "$REG/ns" --sign-key plain.key -t app:plain
+if [ "$STATUS" -eq 0 ] && grep -q 'sign_key undefined' <<<"$OUT" && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ] &&
+    [ "$("$TMP/pushimage" sigs "$REG/ns/app:plain" 2>&1 | awk '{print $2, $3}')" = "1 0" ] &&
+    "$COSIGN_V2" verify --key "$TMP/plain.pub" --insecure-ignore-tlog "$REG/ns/app:plain" >/dev/null 2>&1; then
+    pass "plain P-256 key: ocisign's signature only, ocibuild saw no key, cosign verifies"
+else
+    fail "plain P-256 key: ocisign's signature only, ocibuild saw no key, cosign verifies (status $STATUS)" "$OUT"
 fi
 in_project "$P" rebar3 ocisign sign --push "$REG/ns" -t app:1.0
 if [ "$STATUS" -eq 1 ] && grep -q 'no signing key' <<<"$OUT"; then
@@ -392,7 +463,7 @@ fi
 # are refused before ocibuild pushes anything.
 CLOSED=$(erl -noshell -eval '{ok, S} = gen_tcp:listen(0, [{ip, {127,0,0,1}}]), {ok, P} = inet:port(S), io:format("~b", [P]), halt().')
 PT=$TMP/proj_tlog
-project "$PT" "[ocibuild, ocisign]"
+project "$PT"
 cp "$PUB" "$PT/rekor.pub"
 sed -i "s|^{ocisign, \[{annotations, \(.*\)}\]}\.\$|{ocisign, [{annotations, \1}, {rekor_url, \"http://127.0.0.1:$CLOSED\"}, {rekor_public_key, \"rekor.pub\"}]}.|" "$PT/rebar.config"
 sed -i "s|^{profiles, \[\$|{profiles, [\n    {tlogkey, [{ocisign, [{rekor_public_key, \"keys/missing.pub\"}]}]},\n    {tlogbad, [{ocisign, [{rekor_url, \"rekor.example\"}]}]},|" "$PT/rebar.config"
@@ -434,18 +505,37 @@ else
     fi
 fi
 
-# Wrong plugin order: with _checkouts (and on a first build) ocibuild's code
-# is not loaded yet when ocisign initialises, so the hook cannot attach:
-# ocisign says so, and `rebar3 ocisign build` (prepare as a dependency, ahead
-# of ocibuild) still makes ocisign the only signer.
-project "$TMP/proj_order" "[ocisign, ocibuild]"
-in_project "$TMP/proj_order" rebar3 ocibuild -t app:order
-if [ "$STATUS" -eq 0 ] && grep -q 'no `ocibuild` provider is registered.*rebar3 ocisign build' <<<"$OUT"; then
-    pass "plugins [ocisign, ocibuild]: warns that the hook is not attached"
-else
-    fail "plugins [ocisign, ocibuild]: warns that the hook is not attached" "$OUT"
-fi
-in_project "$TMP/proj_order" rebar3 as multi ocisign build --push "$REG/ns" --sign-key cosign.key -t app:order
+# Every plugin order signs (real-ocibuild.md's table; three of them did not
+# attach before): ocisign takes over the ocibuild step at run time.
+n=0
+for decl in "{project_plugins, [ocibuild, ocisign]}." \
+    "{plugins, [ocibuild, ocisign]}." \
+    "{project_plugins, [ocibuild]}. {plugins, [ocisign]}." \
+    "{project_plugins, [ocisign, ocibuild]}." \
+    "{plugins, [ocisign, ocibuild]}." \
+    "{plugins, [ocibuild]}. {project_plugins, [ocisign]}."; do
+    n=$((n + 1))
+    dir=$TMP/proj_order$n
+    if ! project "$dir" "$decl"; then
+        fail "plugin order $decl: fixture" "$(cat "$dir/rebar.config")"
+        continue
+    fi
+    in_project "$dir" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t "app:order$n"
+    if [ "$STATUS" -eq 0 ] && grep -q 'sign_key undefined' <<<"$OUT" && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ]; then
+        pass "plugin order $decl: signed, ocibuild saw no key"
+    else
+        fail "plugin order $decl: signed, ocibuild saw no key (status $STATUS)" "$OUT"
+    fi
+    verify_all "plugin order $decl" "$REG/ns/app:order$n"
+    # ... and a bad key fails before the push in that order too.
+    in_project "$dir" rebar3 ocibuild --push "$REG/ns" --sign-key missing.key -t "app:order${n}bad"
+    if [ "$STATUS" -eq 1 ] && absent "$REG/ns/app:order${n}bad"; then
+        pass "plugin order $decl: a missing key fails before the push"
+    else
+        fail "plugin order $decl: a missing key fails before the push (status $STATUS)" "$OUT"
+    fi
+done
+in_project "$TMP/proj_order5" rebar3 as multi ocisign build --push "$REG/ns" --sign-key cosign.key -t app:order
 if [ "$STATUS" -eq 0 ] && grep -q 'sign_key undefined' <<<"$OUT" && [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 3 ]; then
     pass "plugins [ocisign, ocibuild]: rebar3 ocisign build signs, ocibuild saw no key"
 else
@@ -453,14 +543,90 @@ else
 fi
 verify_all "plugins [ocisign, ocibuild] + ocisign build" "$REG/ns/app:order"
 
-# Control: without ocisign the stand-in signs itself and overwrites the .sig tag,
-# so the "none from ocibuild's signer" checks above can fail.
-project "$TMP/proj_control" "[ocibuild]"
-in_project "$TMP/proj_control" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:control
+# Control: without ocisign the stand-in signs a single-platform image with a
+# plain key itself, overwriting the .sig tag, so the "none from ocibuild's
+# signer" checks above can fail; with cosign's encrypted key it only warns.
+project "$TMP/proj_control" "{plugins, [ocibuild]}."
+in_project "$TMP/proj_control" rebar3 ocibuild --push "$REG/ns" --sign-key plain.key -t app:control
 if [ "$STATUS" -eq 0 ] && [ "$("$TMP/pushimage" sigs "$REG/ns/app:control" 2>&1 | awk '{print $3}')" = 1 ]; then
-    pass "control: without ocisign the stand-in writes its own .sig"
+    pass "control: without ocisign the stand-in writes its own .sig with a plain key"
 else
-    fail "control: without ocisign the stand-in writes its own .sig" "$OUT"
+    fail "control: without ocisign the stand-in writes its own .sig with a plain key" "$OUT"
+fi
+in_project "$TMP/proj_control" rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:control2
+if [ "$STATUS" -eq 0 ] && grep -q 'Warning: Invalid signing key cosign.key: {invalid_pem,no_entries}' <<<"$OUT" &&
+    [ "$("$TMP/pushimage" sigs "$REG/ns/app:control2" 2>&1 | awk '{print $2}')" = 0 ]; then
+    pass "control: without ocisign a cosign key only gets the stand-in's warning, exit 0, unsigned"
+else
+    fail "control: without ocisign a cosign key only gets the stand-in's warning, exit 0, unsigned" "$OUT"
+fi
+
+# --- (d) installing the plugin as the docs say -----------------------------------
+# The plugin lines of README.md and rebar.config.example, copied into a fresh
+# project with the git URL pointing at a local bare clone of this checkout
+# (its working tree committed on top, so uncommitted changes are tested too);
+# ocibuild is the stand-in in _checkouts. rebar3 must really fetch the
+# git_subdir (REBAR_OFFLINE would refuse), and the suite's dead proxy keeps
+# anything else from leaving the machine.
+DOC_URL=https://github.com/ocisign/ocisign.git
+if out=$(git clone -q "$ROOT" "$TMP/clone" 2>&1 &&
+    git -C "$TMP/clone" checkout -q -B main 2>&1 &&
+    rm -rf "$TMP/clone/erlang_shim" && cp -r "$ROOT/erlang_shim" "$TMP/clone/erlang_shim" &&
+    rm -rf "$TMP/clone/erlang_shim/ocisign/_build" "$TMP/clone/erlang_shim/ocisign/priv/ocisign" &&
+    git -C "$TMP/clone" add -A erlang_shim 2>&1 &&
+    git -C "$TMP/clone" -c user.name=test -c user.email=test@localhost commit -q --allow-empty -m "working tree" 2>&1 &&
+    git clone -q --bare "$TMP/clone" "$TMP/ocisign.git" 2>&1); then
+    pass "bare clone of the checkout for the install test"
+else
+    fail "bare clone of the checkout for the install test" "$out"
+fi
+
+# docs_project DIR PLUGIN_TERMS: the fixture without its plugin and ocisign
+# lines, plus PLUGIN_TERMS (the URL swapped for the bare clone).
+docs_project() {
+    local dir=$1 terms=$2
+    cp -r "$ROOT/test/erlang/fixture" "$dir"
+    mkdir -p "$dir/_checkouts"
+    ln -s "$ROOT/test/erlang/ocibuild_standin" "$dir/_checkouts/ocibuild"
+    sed -i -e '/^{plugins, /d' -e '/^{ocisign, /d' "$dir/rebar.config"
+    printf '%s\n' "${terms//$DOC_URL/file://$TMP/ocisign.git}" >>"$dir/rebar.config"
+    cp "$KEY" "$dir/cosign.key"
+}
+
+# install_check NAME DIR TAG: rebar3 compile fetches the plugin, the program
+# goes where README.md says, and the documented command signs; cosign verifies.
+install_check() {
+    local name=$1 dir=$2 priv
+    priv=$(sed -n 's|^`go build -o /path/to/yourproject/\(_build/[^ ]*\) ./cmd/ocisign`$|\1|p' "$ROOT/README.md")
+    OUT=$(cd "$dir" && env -u REBAR_OFFLINE rebar3 compile 2>&1 && [ -n "$priv" ] && cp "$BIN" "$dir/$priv" &&
+        env -u REBAR_OFFLINE rebar3 ocibuild --push "$REG/ns" -t "app:$3" --sign-key cosign.key 2>&1)
+    STATUS=$?
+    OUT=$(sed 's/\x1b\[[0-9;]*m//g' <<<"$OUT")
+    if [ "$STATUS" -eq 0 ] && [ -f "$dir/_build/default/plugins/ocisign/erlang_shim/ocisign/src/ocisign.erl" ] &&
+        [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ] && ! grep -qi 'errors loading plugin' <<<"$OUT"; then
+        pass "$name: the plugin is fetched with git_subdir and signs"
+    else
+        fail "$name: the plugin is fetched with git_subdir and signs (status $STATUS)" "$OUT"
+    fi
+    cosign_verify "$name" "$REG/ns/app:$3"
+}
+
+readme_block=$(awk '/^## With rebar3 and ocibuild/ {s = 1} s && /^```erlang/ {b = 1; next} b && /^```/ {exit} b' "$ROOT/README.md")
+if grep -q "git_subdir, \"$DOC_URL\"" <<<"$readme_block"; then
+    docs_project "$TMP/proj_readme" "$readme_block"
+    install_check "README.md's plugin lines" "$TMP/proj_readme" readme
+else
+    fail "README.md's plugin lines name $DOC_URL with git_subdir" "$readme_block"
+fi
+example_terms=$(erl -noshell -eval '
+    {ok, Terms} = file:consult("'"$ROOT"'/rebar.config.example"),
+    [io:format("~p.~n", [T]) || {K, _} = T <- Terms, lists:member(K, [project_plugins, plugins])],
+    halt().')
+if grep -q "git_subdir" <<<"$example_terms"; then
+    docs_project "$TMP/proj_example" "$example_terms {ocibuild, [{sign_key, \"cosign.key\"}]}."
+    install_check "rebar.config.example's plugin lines" "$TMP/proj_example" example
+else
+    fail "rebar.config.example's plugin lines name a git_subdir" "$example_terms"
 fi
 
 # --- no orphans -----------------------------------------------------------------
