@@ -209,6 +209,9 @@ func (c *Client) newTransport(ctx context.Context, repo name.Repository, push, a
 	}
 	rt, err := transport.NewWithContext(ctx, reg, auth, guard, []string{repo.Scope(scope)})
 	if err != nil {
+		if tlsErr, _ := guard.tlsFailure.Load().(error); tlsErr != nil {
+			return nil, "", &tlsFallbackError{host: host, tls: tlsErr, fallback: err}
+		}
 		return nil, "", err
 	}
 	scheme := "https"
@@ -219,14 +222,30 @@ func (c *Client) newTransport(ctx context.Context, repo name.Repository, push, a
 }
 
 // schemeGuard refuses plain HTTP to a registry that must use TLS (whatever
-// go-containerregistry's private-address heuristics say) and records which
-// scheme answered the /v2/ ping.
+// go-containerregistry's private-address heuristics say), records which
+// scheme answered the /v2/ ping, and keeps a TLS failure of the https ping
+// (the http fallback's answer alone would hide it).
 type schemeGuard struct {
-	host      string
-	allowHTTP bool
-	inner     http.RoundTripper
-	pinged    atomic.Value // string
+	host       string
+	allowHTTP  bool
+	inner      http.RoundTripper
+	pinged     atomic.Value // string
+	tlsFailure atomic.Value // error
 }
+
+// tlsFallbackError is a registry whose https ping failed on TLS and whose
+// plain-HTTP fallback failed too (a TLS server answers plain HTTP with 400).
+type tlsFallbackError struct {
+	host     string
+	tls      error
+	fallback error
+}
+
+func (e *tlsFallbackError) Error() string {
+	return fmt.Sprintf("https://%s: %v; the plain-HTTP fallback: %v", e.host, e.tls, e.fallback)
+}
+
+func (e *tlsFallbackError) Unwrap() error { return e.tls }
 
 type insecureRefusal struct{ host string }
 
@@ -243,6 +262,9 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &insecureRefusal{host: g.host}
 	}
 	resp, err := g.inner.RoundTrip(req)
+	if err != nil && sameHost && req.URL.Scheme == "https" && req.URL.Path == "/v2/" && isTLSError(err) {
+		g.tlsFailure.CompareAndSwap(nil, err)
+	}
 	if err == nil && sameHost && req.URL.Path == "/v2/" &&
 		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized) {
 		g.pinged.CompareAndSwap(nil, req.URL.Scheme)

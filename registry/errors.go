@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -167,9 +168,7 @@ func transportError(ctx context.Context, op, ref string, err error, tries int, a
 	e := &Error{Op: op, Ref: ref, Err: err, tries: tries}
 	var refusal *insecureRefusal
 	var terr *transport.Error
-	var uerr x509.UnknownAuthorityError
-	var herr x509.HostnameError
-	var cerr x509.CertificateInvalidError
+	var fallback *tlsFallbackError
 	switch {
 	case ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded):
 		e.Code, e.Retryable = CodeTimeout, true
@@ -183,6 +182,12 @@ func transportError(ctx context.Context, op, ref string, err error, tries int, a
 		e.Code = CodeInsecureRegistry
 		e.detail = "the registry speaks plain HTTP; pass --allow-insecure-registry (or list it in insecure_registries) to allow that"
 		e.Err = errors.New("plain HTTP refused")
+	case errors.As(err, &fallback):
+		e.Code = CodeRegistryError
+		e.Err = errors.New("TLS failed")
+		e.detail = fmt.Sprintf("https://%s failed on TLS (%s), and the plain-HTTP fallback got %s; trust the "+
+			"registry's CA (SSL_CERT_FILE) or pass --allow-insecure-registry to skip verification",
+			fallback.host, clip(fallback.tls.Error(), 300), fallbackAnswer(fallback.fallback))
 	case errors.As(err, &terr):
 		// Never render terr.Error(): its raw body may echo anything.
 		e.Status = terr.StatusCode
@@ -198,7 +203,7 @@ func transportError(ctx context.Context, op, ref string, err error, tries int, a
 			e.detail = strings.TrimSpace(fmt.Sprintf("%s (%s %s://%s%s)", e.detail, r.Method, r.URL.Scheme, r.URL.Host, r.URL.Path))
 		}
 		e.Err = fmt.Errorf("registry answered %d", terr.StatusCode)
-	case errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr):
+	case isTLSError(err):
 		e.Code = CodeRegistryError
 		e.detail = "TLS certificate not trusted (--allow-insecure-registry skips verification)"
 	case retryableNetError(err):
@@ -207,6 +212,24 @@ func transportError(ctx context.Context, op, ref string, err error, tries int, a
 		e.Code = CodeRegistryError
 	}
 	return e
+}
+
+// isTLSError reports a certificate the client does not trust.
+func isTLSError(err error) bool {
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var cerr x509.CertificateInvalidError
+	var verr *tls.CertificateVerificationError
+	return errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr) || errors.As(err, &verr)
+}
+
+// fallbackAnswer names what the plain-HTTP attempt got, without echoing a body.
+func fallbackAnswer(err error) string {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
+	}
+	return clip(err.Error(), 200)
 }
 
 // retryableNetError reports transient network failures worth another try.
