@@ -21,8 +21,15 @@ const (
 	// maxSignatureLayers is cosign's reader limit; a longer manifest would
 	// make every cosign verify of the image fail.
 	maxSignatureLayers = 1000
-	// maxPayloadBytes is cosign's default COSIGN_MAX_ATTACHMENT_SIZE.
-	maxPayloadBytes = 128 << 20
+	// maxPayloadBytes bounds one simplesigning payload that verify reads.
+	// cosign's own payloads are under 1 KiB (a few hundred bytes of claims
+	// plus the -a annotations); 64 KiB leaves room for very many
+	// annotations while a hostile .sig of many layers costs little memory.
+	// (cosign's reader would accept up to COSIGN_MAX_ATTACHMENT_SIZE, 128 MiB.)
+	maxPayloadBytes = 64 << 10
+	// maxKeptPayloadBytes bounds the payloads one verify returns (valid
+	// layers only); past it a valid layer's verdict comes without its payload.
+	maxKeptPayloadBytes = 1 << 20
 )
 
 // SignatureTag is the tag cosign stores signatures of digest under:

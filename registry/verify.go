@@ -67,9 +67,13 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 	wg.Wait()
 
 	var reasons []string
-	for _, s := range result.Signatures {
+	kept := 0
+	for i, s := range result.Signatures {
 		if s.Valid {
 			result.Valid++
+			if kept += len(s.Payload); kept > maxKeptPayloadBytes {
+				result.Signatures[i].Payload = ""
+			}
 		} else {
 			reasons = append(reasons, fmt.Sprintf("layer %d: %s", s.Layer, s.Error))
 		}
@@ -93,15 +97,25 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 		check.Error = fmt.Sprintf(format, args...)
 		return check
 	}
+	// Everything that needs no download first: a hostile .sig costs no
+	// more than its manifest until a layer passes these.
 	if l.Digest.Algorithm != "sha256" {
 		return fail("layer digest %s is not sha256", l.Digest)
 	}
 	if l.Size > maxPayloadBytes {
-		return fail("payload of %d bytes is larger than the %d bytes cosign accepts", l.Size, maxPayloadBytes)
+		return fail("payload of %d bytes is larger than the %d bytes a signature payload may have", l.Size, maxPayloadBytes)
 	}
 	sigB64, ok := l.Annotations[SignatureAnnotation]
 	if !ok {
 		return fail("no %s annotation", SignatureAnnotation)
+	}
+	sig, err := base64.StdEncoding.Strict().DecodeString(sigB64)
+	if err != nil {
+		return fail("signature annotation is not standard base64: %v", err)
+	}
+	_, hasBundle := l.Annotations[BundleAnnotation]
+	if req.RequireTlog && !hasBundle {
+		return fail("no transparency log bundle (%s) and one is required", BundleAnnotation)
 	}
 	resp, err := conn.do(ctx, request{op: "read signature layer", ref: sigRef + " (" + l.Digest.String() + ")",
 		method: http.MethodGet, url: conn.url("blobs", l.Digest.String()), ok: []int{http.StatusOK},
@@ -112,11 +126,6 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 	payload := resp.body
 	if sha256Digest(payload) != l.Digest.String() {
 		return fail("payload blob does not match its digest %s", l.Digest)
-	}
-	check.Payload = string(payload)
-	sig, err := base64.StdEncoding.Strict().DecodeString(sigB64)
-	if err != nil {
-		return fail("signature annotation is not standard base64: %v", err)
 	}
 	if err := req.Verifier.Verify(payload, sig); err != nil {
 		return fail("%v", err)
@@ -133,9 +142,6 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 			check.LogIndex, check.LogUUID = &idx, entry.UUID
 		}
 	} else if req.RequireTlog {
-		if !ok {
-			return fail("no transparency log bundle (%s) and one is required", BundleAnnotation)
-		}
 		return fail("a transparency log bundle is required but no bundle check is configured")
 	}
 	p, err := signing.ParsePayload(payload)
@@ -159,6 +165,7 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 			return fail("annotation %q is %q, want %q", k, s, want)
 		}
 	}
-	check.Valid = true
+	// Only a valid layer's payload is kept: an invalid one may be anything.
+	check.Valid, check.Payload = true, string(payload)
 	return check
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +18,8 @@ type Result struct {
 	Code           int
 	Stdout, Stderr string
 	Elapsed        time.Duration
+	// MaxRSSKiB is the process's peak resident set (getrusage), 0 if unknown.
+	MaxRSSKiB int64
 }
 
 func (r Result) String() string {
@@ -42,6 +45,11 @@ func RunIn(dir string, env []string, guard time.Duration, bin string, args ...st
 	err := cmd.Run()
 	r := Result{Cmd: filepath.Base(bin) + " " + strings.Join(args, " "), Stdout: stdout.String(),
 		Stderr: stderr.String(), Elapsed: time.Since(start)}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.MaxRSSKiB = ru.Maxrss // KiB on Linux
+		}
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
