@@ -125,6 +125,19 @@ func explicitlyInsecure(host string, allowInsecure bool, insecureRegistries []st
 	return false
 }
 
+// sameHostPort compares "host[:port]" names as the same server: case does
+// not matter, and no port means 443 (registries are https by default).
+func sameHostPort(a, b string) bool {
+	canon := func(h string) string {
+		h = strings.ToLower(h)
+		if hn, port, err := net.SplitHostPort(h); err == nil && port == "443" {
+			return hn
+		}
+		return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	return canon(a) == canon(b)
+}
+
 func isLoopback(host string) bool {
 	h := host
 	if hn, _, err := net.SplitHostPort(host); err == nil {
@@ -202,7 +215,8 @@ func (c *Client) newTransport(ctx context.Context, repo name.Repository, push, a
 		return nil, "", fmt.Errorf("resolving credentials: %w", err)
 	}
 	guard := &schemeGuard{host: host, allowHTTP: allowHTTP,
-		inner: &retryTransport{inner: base, policy: c.retry}}
+		httpAllowed: func(h string) bool { return httpAllowed(h, c.opts.AllowInsecure, c.opts.InsecureRegistries) },
+		inner:       &retryTransport{inner: base, policy: c.retry}}
 	scope := transport.PullScope
 	if push {
 		scope = transport.PushScope
@@ -222,15 +236,19 @@ func (c *Client) newTransport(ctx context.Context, repo name.Repository, push, a
 }
 
 // schemeGuard refuses plain HTTP to a registry that must use TLS (whatever
-// go-containerregistry's private-address heuristics say), records which
+// go-containerregistry's private-address heuristics say) and to any other
+// host it is sent to -- a token service named by the registry's challenge
+// gets the registry credentials -- unless that host itself may use plain
+// HTTP (loopback, or explicitly allowed). It also records which
 // scheme answered the /v2/ ping, and keeps a TLS failure of the https ping
 // (the http fallback's answer alone would hide it).
 type schemeGuard struct {
-	host       string
-	allowHTTP  bool
-	inner      http.RoundTripper
-	pinged     atomic.Value // string
-	tlsFailure atomic.Value // error
+	host        string
+	allowHTTP   bool
+	httpAllowed func(host string) bool // for hosts other than the registry
+	inner       http.RoundTripper
+	pinged      atomic.Value // string
+	tlsFailure  atomic.Value // error
 }
 
 // tlsFallbackError is a registry whose https ping failed on TLS and whose
@@ -247,19 +265,30 @@ func (e *tlsFallbackError) Error() string {
 
 func (e *tlsFallbackError) Unwrap() error { return e.tls }
 
-type insecureRefusal struct{ host string }
+// insecureRefusal is a plain-HTTP request the guard did not send; other is
+// the host it was for when that is not the registry (a token service).
+type insecureRefusal struct{ host, other string }
 
 func (e *insecureRefusal) Error() string {
+	if e.other != "" {
+		return "plain HTTP to " + e.other + " (named by " + e.host + ") refused"
+	}
 	return "plain HTTP to " + e.host + " refused (use --allow-insecure-registry)"
 }
 
 func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
-	sameHost := strings.EqualFold(req.URL.Host, g.host)
-	if sameHost && req.URL.Scheme == "http" && !g.allowHTTP {
-		if req.Body != nil {
-			req.Body.Close()
+	sameHost := sameHostPort(req.URL.Host, g.host)
+	if req.URL.Scheme == "http" {
+		allowed, refusal := g.allowHTTP, &insecureRefusal{host: g.host}
+		if !sameHost {
+			allowed, refusal.other = g.httpAllowed(req.URL.Host), req.URL.Host
 		}
-		return nil, &insecureRefusal{host: g.host}
+		if !allowed {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, refusal
+		}
 	}
 	resp, err := g.inner.RoundTrip(req)
 	if err != nil && sameHost && req.URL.Scheme == "https" && req.URL.Path == "/v2/" && isTLSError(err) {

@@ -178,6 +178,12 @@ func transportError(ctx context.Context, op, ref string, err error, tries int, a
 		e.Code = CodeCancelled
 		e.Err = context.Canceled
 		e.detail = "cancelled"
+	case errors.As(err, &refusal) && refusal.other != "":
+		e.Code = CodeInsecureRegistry
+		e.detail = fmt.Sprintf("the registry %s sends its token requests to %s over plain HTTP, which would put the "+
+			"registry credentials on the wire in cleartext; use an https token service, or list %s in "+
+			"insecure_registries if that host is trusted", refusal.host, refusal.other, refusal.other)
+		e.Err = errors.New("plain HTTP refused")
 	case errors.As(err, &refusal) || (!allowHTTP && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")):
 		e.Code = CodeInsecureRegistry
 		e.detail = "the registry speaks plain HTTP; pass --allow-insecure-registry (or list it in insecure_registries) to allow that"
