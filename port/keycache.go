@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
 
+	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -61,8 +61,11 @@ func (c *keyCache) get(ctx context.Context, path string) (*signing.Signer, error
 		// or unreadable file in its own words.
 		return waitFor(ctx, abs, func() (*signing.Signer, error) { return c.load(abs) })
 	}
-	if err := requireRegularFile(abs, info); err != nil {
-		return nil, err
+	if !info.Mode().IsRegular() {
+		// A pipe's or device's identity says nothing about its content:
+		// never cached; the loader refuses it without opening it, a
+		// directory in its own words.
+		return waitFor(ctx, abs, func() (*signing.Signer, error) { return c.load(abs) })
 	}
 	id := identityOf(info)
 
@@ -112,49 +115,15 @@ func recoverLoad[T any](path string, load func() (T, error)) (value T, err error
 	return load()
 }
 
-// requireRegularFile refuses pipes, sockets and devices: reading one may
-// block forever (a FIFO without a writer) and its identity says nothing
-// about its content, so it cannot be cached. Directories go on to the
-// loader, which names them.
-func requireRegularFile(path string, info fs.FileInfo) error {
-	mode := info.Mode()
-	if mode.IsRegular() || mode.IsDir() {
-		return nil
-	}
-	kind := "special file"
-	switch {
-	case mode&fs.ModeNamedPipe != 0:
-		kind = "named pipe (FIFO)"
-	case mode&fs.ModeSocket != 0:
-		kind = "socket"
-	case mode&fs.ModeCharDevice != 0:
-		kind = "character device"
-	case mode&fs.ModeDevice != 0:
-		kind = "device"
-	}
-	return &signing.KeyError{Code: signing.ErrInvalidKey.Code, Path: path,
-		Problem: "not a regular file (a " + kind + "); the port reads keys from regular files only"}
-}
-
-// waitFor runs load in its own goroutine and returns its result, or ctx's
-// error when ctx ends first (load may then stay blocked; its result is dropped).
+// waitFor runs load (panics made errors) and returns its result, or a
+// keyWaitError as soon as ctx ends; load may then stay blocked in its own
+// goroutine, its result dropped.
 func waitFor[T any](ctx context.Context, path string, load func() (T, error)) (T, error) {
-	type result struct {
-		value T
-		err   error
+	v, err := bounded.Wait(ctx, func() (T, error) { return recoverLoad(path, load) })
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return v, &keyWaitError{path: path, err: ctx.Err()}
 	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := recoverLoad(path, load)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.value, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, &keyWaitError{path: path, err: ctx.Err()}
-	}
+	return v, err
 }
 
 // deterministicKeyError reports failures that loading the same file with the

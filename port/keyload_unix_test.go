@@ -304,3 +304,34 @@ func startSessionContext(t *testing.T, ctx context.Context, cfg Config) *session
 	t.Cleanup(func() { inW.Close() })
 	return s
 }
+
+// A rekor_public_key naming a FIFO is refused at once, for sign and verify,
+// and does not wedge the requests after it: the log key used to be read
+// while the log clients' lock was held, so one FIFO blocked every later
+// request that needed a log.
+func TestLogKeyFromAFIFOIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "rekor.pub")
+	mkfifo(t, fifo)
+	key := filepath.Join(dir, "k.key")
+	pub := filepath.Join(dir, "k.pub")
+	writeFile(t, pub, plainKey(t, key))
+	s := startSession(t, testConfig(nil))
+	reqs := []string{
+		fmt.Sprintf(`{"id":1,"op":"sign","reference":"127.0.0.1:1/x:1","sign_key":%q,"rekor_url":"http://127.0.0.1:1","rekor_public_key":%q,"timeout_ms":30000}`, key, fifo),
+		fmt.Sprintf(`{"id":2,"op":"sign","reference":"127.0.0.1:1/x:1","sign_key":%q,"rekor_url":"http://127.0.0.1:1","rekor_public_key":%q,"timeout_ms":30000}`, key, fifo),
+		fmt.Sprintf(`{"id":3,"op":"verify","reference":"127.0.0.1:1/x:1","public_key":%q,"require_tlog":true,"rekor_public_key":%q,"timeout_ms":30000}`, pub, fifo),
+	}
+	for _, req := range reqs {
+		s.sendFrame([]byte(req))
+	}
+	for range reqs {
+		r := s.nextReply()
+		if *r.OK || r.Error.Code != "invalid_key" || !strings.Contains(r.Error.Message, fifo+": not a regular file (a named pipe (FIFO))") {
+			t.Errorf("got %s", r.raw)
+		}
+	}
+	if err := s.closeInput(); err != nil {
+		t.Fatal(err)
+	}
+}

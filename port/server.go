@@ -303,7 +303,7 @@ func (s *server) sign(ctx context.Context, req *request) {
 		Recursive:   req.recursive,
 	}
 	if url := s.rekorURL(req); url != "" {
-		logClient, err := s.logClient(url, s.rekorPublicKey(req))
+		logClient, err := s.logClient(ctx, url, s.rekorPublicKey(req))
 		if err != nil {
 			s.replyFailure(ctx, req, err)
 			return
@@ -401,11 +401,6 @@ const noSignKeyMessage = `no sign_key in the request, OCIBUILD_SIGN_KEY is not s
 // loadPublicKey loads a verification key, waiting no longer than ctx.
 // Pipes and devices are refused, as for signing keys.
 func (s *server) loadPublicKey(ctx context.Context, path string) (*signing.Verifier, error) {
-	if info, err := os.Stat(path); err == nil {
-		if err := requireRegularFile(path, info); err != nil {
-			return nil, err
-		}
-	}
 	return waitFor(ctx, path, func() (*signing.Verifier, error) { return s.cfg.LoadPublicKey(path) })
 }
 
@@ -435,22 +430,41 @@ func (s *server) rekorPublicKey(req *request) string {
 
 // logClient returns the port's client for one log and key file, made once
 // and kept for the life of the port, so a fetched log key is fetched once.
-// A key file is read when its client is made; failures are not cached.
-func (s *server) logClient(url, keyFile string) (*tlog.Client, error) {
+// The key file is read before the lock is taken and no longer than ctx
+// allows, so a slow file never holds up other requests; failures are not
+// cached.
+func (s *server) logClient(ctx context.Context, url, keyFile string) (*tlog.Client, error) {
 	k := logKey{url: strings.TrimRight(url, "/"), keyFile: keyFile}
 	s.logsMu.Lock()
-	defer s.logsMu.Unlock()
-	if c := s.logs[k]; c != nil {
+	c := s.logs[k]
+	s.logsMu.Unlock()
+	if c != nil {
 		return c, nil
 	}
 	opts := s.cfg.Tlog
-	opts.PublicKeyFile = keyFile
+	if keyFile != "" {
+		keys, err := s.loadLogKeys(ctx, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.Keys = keys
+	}
 	c, err := tlog.New(url, opts)
 	if err != nil {
 		return nil, err
 	}
+	s.logsMu.Lock()
+	defer s.logsMu.Unlock()
+	if first := s.logs[k]; first != nil {
+		return first, nil // a concurrent request made it first
+	}
 	s.logs[k] = c
 	return c, nil
+}
+
+// loadLogKeys reads a PEM file of log keys, waiting no longer than ctx.
+func (s *server) loadLogKeys(ctx context.Context, path string) (*signing.RekorKeys, error) {
+	return waitFor(ctx, path, func() (*signing.RekorKeys, error) { return signing.LoadRekorPublicKeys(path) })
 }
 
 // bundleCheck returns the offline check of bundle annotations for verify:
@@ -461,14 +475,14 @@ func (s *server) bundleCheck(ctx context.Context, req *request, verifier *signin
 	keyFile, url := s.rekorPublicKey(req), s.rekorURL(req)
 	switch {
 	case keyFile != "":
-		keys, err := tlog.TrustedKeys(nil, keyFile)
+		keys, err := s.loadLogKeys(ctx, keyFile)
 		if err != nil {
 			s.replyFailure(ctx, req, err)
 			return nil, false
 		}
 		return tlog.BundleCheck(verifier, keys), true
 	case url != "":
-		c, err := s.logClient(url, "")
+		c, err := s.logClient(ctx, url, "")
 		var check func(string, []byte, []byte) (*registry.TlogEntry, error)
 		if err == nil {
 			check, err = c.BundleCheck(ctx, verifier)

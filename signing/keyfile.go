@@ -10,10 +10,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
 	"os"
+
+	"github.com/ocisign/ocisign/internal/bounded"
 )
 
 // MaxKeyFileSize bounds what a key file may hold. Real keys are a few KiB;
@@ -69,37 +70,29 @@ func LoadPublicKey(path string) (*Verifier, error) {
 	return ParsePublicKey(b, path)
 }
 
+// readKeyFile reads a key file that is a regular file of at most
+// MaxKeyFileSize bytes; a pipe or device is refused before it is opened,
+// so a read can never block.
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "file does not exist"}
-		case errors.Is(err, fs.ErrPermission):
-			return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "permission denied reading the file"}
-		}
-		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "cannot open the file: " + osReason(err)}
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "cannot stat the file: " + osReason(err)}
-	}
-	if st.IsDir() {
+	b, err := bounded.ReadFile(path, MaxKeyFileSize)
+	var notRegular *bounded.NotRegularError
+	var large *bounded.TooLargeError
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.As(err, &notRegular) && notRegular.Kind == "directory":
 		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "is a directory, not a key file"}
-	}
-	if st.Mode().IsRegular() && st.Size() > MaxKeyFileSize {
+	case errors.As(err, &notRegular):
+		return nil, &KeyError{Code: ErrInvalidKey.Code, Path: path,
+			Problem: "not a regular file (a " + notRegular.Kind + "); keys are read from regular files only"}
+	case errors.As(err, &large):
 		return nil, tooLarge(path)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "file does not exist"}
+	case errors.Is(err, fs.ErrPermission):
+		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "permission denied reading the file"}
 	}
-	// Non-regular files (pipes, devices) report no useful size: read one byte past the limit.
-	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
-	if err != nil {
-		return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "cannot read the file: " + osReason(err)}
-	}
-	if len(b) > MaxKeyFileSize {
-		return nil, tooLarge(path)
-	}
-	return b, nil
+	return nil, &KeyError{Code: ErrKeyNotFound.Code, Path: path, Problem: "cannot read the file: " + osReason(err)}
 }
 
 func tooLarge(path string) *KeyError {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -334,10 +335,22 @@ func TestKeyFileProblems(t *testing.T) {
 	_, err = ParsePrivateKey(append(good, bytes.Repeat([]byte(" "), MaxKeyFileSize)...), "in-memory", nil)
 	checkKeyError(t, err, "invalid_key", "in-memory", "too large")
 
-	// A pipe has no size to stat: the read itself must stop at the limit.
+	// A device or a pipe is refused before it is opened: opening a FIFO
+	// blocks until a writer comes, /dev/zero never ends.
 	if _, err := os.Stat("/dev/zero"); err == nil {
 		_, err = LoadPrivateKey("/dev/zero", nil)
-		checkKeyError(t, err, "invalid_key", "/dev/zero", "too large")
+		checkKeyError(t, err, "invalid_key", "/dev/zero", "not a regular file (a character device)")
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, load := range []func(string) error{
+		func(p string) error { _, err := LoadPrivateKey(p, nil); return err },
+		func(p string) error { _, err := LoadPublicKey(p); return err },
+		func(p string) error { _, err := LoadRekorPublicKeys(p); return err },
+	} {
+		checkKeyError(t, load(fifo), "invalid_key", fifo, "not a regular file (a named pipe (FIFO))")
 	}
 
 	if os.Geteuid() != 0 { // root reads any file

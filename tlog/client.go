@@ -48,6 +48,10 @@ const (
 
 // Options configure a Client. The zero value is usable.
 type Options struct {
+	// Keys are trusted log keys already loaded (the port reads key files
+	// with a deadline before it makes a client); they win over the fields
+	// below.
+	Keys *signing.RekorKeys
 	// PublicKey is the trusted log key (ECDSA, as cosign requires).
 	PublicKey crypto.PublicKey
 	// PublicKeyFile is a PEM file of trusted log keys, used when PublicKey
@@ -110,11 +114,14 @@ func New(rawURL string, opts Options) (*Client, error) {
 		c.userAgent = "ocisign"
 	}
 	c.sleep = sleepCtx
-	keys, err := TrustedKeys(opts.PublicKey, opts.PublicKeyFile)
-	if err != nil {
-		return nil, err
+	c.keys = opts.Keys
+	if c.keys == nil {
+		keys, err := TrustedKeys(opts.PublicKey, opts.PublicKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		c.keys = keys
 	}
-	c.keys = keys
 	return c, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/tlog"
 )
 
@@ -51,17 +52,16 @@ func loadConfig(c *cli.Context) (*fileConfig, error) {
 	if path == "" {
 		return &fileConfig{}, nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, unwrapPathError(err))
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, unwrapPathError(err))
-	}
-	if len(data) > maxConfigBytes {
+	data, err := bounded.ReadFile(path, maxConfigBytes)
+	var notRegular *bounded.NotRegularError
+	var large *bounded.TooLargeError
+	switch {
+	case errors.As(err, &notRegular):
+		return nil, fmt.Errorf("config %s: not a regular file (a %s)", path, notRegular.Kind)
+	case errors.As(err, &large):
 		return nil, fmt.Errorf("config %s: larger than %d bytes; is this the right file?", path, maxConfigBytes)
+	case err != nil:
+		return nil, fmt.Errorf("config %s: %w", path, unwrapPathError(err))
 	}
 	return parseConfig(path, data)
 }

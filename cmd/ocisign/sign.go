@@ -90,6 +90,10 @@ type operation struct {
 	client      *registry.Client
 	stdout      io.Writer
 	stderr      io.Writer
+	// ctx ends at the --timeout, which bounds the whole operation: key and
+	// log key reads (a password prompt included), then the registry work.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newOperation(c *cli.Context) (*operation, error) {
@@ -131,7 +135,10 @@ func newOperation(c *cli.Context) (*operation, error) {
 		SignatureRepository: os.Getenv("COSIGN_REPOSITORY"),
 		Logf:                func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) },
 	})
+	ctx, cancel := context.WithTimeout(context.Background(), timeoutOrDefault(timeout))
 	return &operation{
+		ctx:         ctx,
+		cancel:      cancel,
 		cfg:         cfg,
 		image:       c.Args().First(),
 		annotations: annotations,
@@ -148,11 +155,14 @@ func runSign(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer op.cancel()
 	keyPath, err := op.cfg.signKeyPath(c.String("key"))
 	if err != nil {
 		return err
 	}
-	signer, err := signing.LoadPrivateKey(keyPath, signing.EnvPassword(promptPassword(keyPath, op.stderr)))
+	signer, err := withinTimeout(op, keyPath, func() (*signing.Signer, error) {
+		return signing.LoadPrivateKey(keyPath, signing.EnvPassword(promptPassword(keyPath, op.stderr)))
+	})
 	if err != nil {
 		return op.fail(err)
 	}
@@ -173,7 +183,7 @@ func runSign(c *cli.Context) error {
 		req.Tlog = logClient // a nil *tlog.Client must not become a non-nil interface
 		fmt.Fprintf(op.stderr, "recording signatures in the transparency log %s\n", logClient.URL())
 	}
-	res, err := op.client.Sign(context.Background(), req)
+	res, err := op.client.Sign(op.ctx, req)
 	if err != nil {
 		return op.fail(err)
 	}

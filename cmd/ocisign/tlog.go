@@ -1,13 +1,14 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 	"github.com/ocisign/ocisign/tlog"
@@ -78,7 +79,9 @@ func (op *operation) signLog(c *cli.Context) (*tlog.Client, error) {
 }
 
 func (op *operation) newLogClient(url, keyPath string) (*tlog.Client, error) {
-	client, err := tlog.New(url, tlog.Options{PublicKeyFile: keyPath, UserAgent: "ocisign/" + version})
+	client, err := withinTimeout(op, keyPath, func() (*tlog.Client, error) {
+		return tlog.New(url, tlog.Options{PublicKeyFile: keyPath, UserAgent: "ocisign/" + version})
+	})
 	if err != nil {
 		if code, _ := registry.ErrorCode(err); code == registry.CodeInvalidRequest {
 			return nil, usagef("--rekor-url %s", err)
@@ -94,7 +97,7 @@ func (op *operation) newLogClient(url, keyPath string) (*tlog.Client, error) {
 func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifier) (func(string, []byte, []byte) (*registry.TlogEntry, error), error) {
 	keyPath := op.cfg.rekorPublicKeyPath(c)
 	if keyPath != "" {
-		keys, err := tlog.TrustedKeys(nil, keyPath)
+		keys, err := withinTimeout(op, keyPath, func() (*signing.RekorKeys, error) { return tlog.TrustedKeys(nil, keyPath) })
 		if err != nil {
 			return nil, op.fail(err)
 		}
@@ -111,9 +114,7 @@ func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifie
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), op.timeoutOrDefault())
-	defer cancel()
-	check, err := client.BundleCheck(ctx, verifier)
+	check, err := client.BundleCheck(op.ctx, verifier)
 	if err != nil {
 		if c.Bool("require-tlog") {
 			return nil, op.fail(err)
@@ -125,9 +126,20 @@ func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifie
 	return check, nil
 }
 
-func (op *operation) timeoutOrDefault() time.Duration {
-	if op.timeout > 0 {
-		return op.timeout
+func timeoutOrDefault(timeout time.Duration) time.Duration {
+	if timeout > 0 {
+		return timeout
 	}
 	return registry.DefaultTimeout
+}
+
+// withinTimeout runs a file read (a key, a log key) under the operation's
+// --timeout: a read that hangs (a hung network mount) ends as a timeout.
+func withinTimeout[T any](op *operation, path string, load func() (T, error)) (T, error) {
+	v, err := bounded.Wait(op.ctx, load)
+	if err != nil && op.ctx.Err() != nil && errors.Is(err, op.ctx.Err()) {
+		return v, &registry.Error{Op: "reading " + path, Code: registry.CodeTimeout, Retryable: true,
+			Err: fmt.Errorf("not done within the timeout of %s (--timeout)", timeoutOrDefault(op.timeout))}
+	}
+	return v, err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -30,6 +29,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer op.cancel()
 	if c.String("key") == "" {
 		return usagef("verify needs --key FILE (the public key, e.g. cosign.pub)")
 	}
@@ -37,7 +37,9 @@ func runVerify(c *cli.Context) error {
 		_, err := op.verifyBundleCheck(c, nil) // the usage error naming the key sources
 		return err
 	}
-	verifier, err := signing.LoadPublicKey(c.String("key"))
+	verifier, err := withinTimeout(op, c.String("key"), func() (*signing.Verifier, error) {
+		return signing.LoadPublicKey(c.String("key"))
+	})
 	if err != nil {
 		return op.fail(err)
 	}
@@ -45,7 +47,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := op.client.Verify(context.Background(), registry.VerifyRequest{
+	res, err := op.client.Verify(op.ctx, registry.VerifyRequest{
 		Reference:   op.image,
 		Verifier:    verifier,
 		Annotations: op.annotations,
