@@ -23,7 +23,7 @@ type rawManifest struct {
 	mediaType types.MediaType
 }
 
-func (r rawManifest) RawManifest() ([]byte, error)         { return r.body, nil }
+func (r rawManifest) RawManifest() ([]byte, error)        { return r.body, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mediaType, nil }
 
 // A .sig whose 8 layers point at one 100 MiB blob (half of them declaring
