@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -137,8 +136,10 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 		req.allowInsecure = p.boolean("allow_insecure_registry")
 		req.timeout = p.timeoutMS("timeout_ms", maxTimeout)
 		req.rekorURL = p.str("rekor_url", false)
-		if req.rekorURL != "" && p.err == nil && !isHTTPURL(req.rekorURL) {
-			p.fail(`field "rekor_url" must be an absolute http:// or https:// URL, got %q`, tlog.RedactURL(req.rekorURL))
+		if req.rekorURL != "" && p.err == nil {
+			if err := tlog.CheckURL(req.rekorURL); err != nil {
+				p.fail(`field "rekor_url" %v, got %q`, err, tlog.RedactURL(req.rekorURL))
+			}
 		}
 		req.rekorPublicKey = p.str("rekor_public_key", false)
 		if req.op == "sign" {
@@ -315,11 +316,6 @@ func jsonKind(raw []byte) string {
 		return "null"
 	}
 	return "number"
-}
-
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }

@@ -131,7 +131,7 @@ func TestTlogFieldsAreValidated(t *testing.T) {
 	cases := []struct{ frame, want string }{
 		{`{"id":1,"op":"sign","reference":"r","rekor_url":5}`, `field "rekor_url" must be a string, got number`},
 		{`{"id":1,"op":"sign","reference":"r","rekor_url":"rekor.example"}`, `field "rekor_url" must be an absolute http:// or https:// URL`},
-		{`{"id":1,"op":"sign","reference":"r","rekor_url":"https://rekor.example/?a=b"}`, `must be an absolute http:// or https:// URL`},
+		{`{"id":1,"op":"sign","reference":"r","rekor_url":"https://rekor.example/?a=b"}`, `field "rekor_url" must not have a query or fragment`},
 		{`{"id":1,"op":"sign","reference":"r","rekor_public_key":""}`, `field "rekor_public_key" must not be empty`},
 		{`{"id":1,"op":"sign","reference":"r","require_tlog":true}`, `unknown field "require_tlog" for op "sign"`},
 		{`{"id":1,"op":"verify","reference":"r","public_key":"p","require_tlog":"yes"}`, `field "require_tlog" must be true or false, got string`},

@@ -90,14 +90,10 @@ type Client struct {
 // or PublicURL). A configured key that does not load is an error here, not
 // at the first upload.
 func New(rawURL string, opts Options) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(rawURL), "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := parseURL(rawURL)
+	if err != nil {
 		return nil, &registry.Error{Op: "transparency log", Ref: RedactURL(rawURL), Code: registry.CodeInvalidRequest,
-			Err: errors.New("the Rekor URL must be an absolute http:// or https:// URL")}
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, &registry.Error{Op: "transparency log", Ref: RedactURL(rawURL), Code: registry.CodeInvalidRequest,
-			Err: errors.New("the Rekor URL must not have a query or fragment")}
+			Err: fmt.Errorf("the Rekor URL %w", err)}
 	}
 	c := &Client{base: u, name: RedactURL(u.String()), http: opts.HTTPClient, timeout: opts.Timeout,
 		maxAttempts: opts.MaxAttempts, userAgent: opts.UserAgent}
@@ -123,6 +119,29 @@ func New(rawURL string, opts Options) (*Client, error) {
 		c.keys = keys
 	}
 	return c, nil
+}
+
+// CheckURL says what is wrong with a Rekor URL ("must be …", to follow the
+// URL's name), nil when New would take it; the error never quotes the URL
+// (the caller names it, redacted).
+func CheckURL(rawURL string) error {
+	_, err := parseURL(rawURL)
+	return err
+}
+
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(rawURL), "/"))
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, errors.New("must be an absolute http:// or https:// URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("must not have a query or fragment")
+	case strings.Contains(u.Host+u.Path, "@"):
+		// "https://user:pa/ss@host" parses as host "user", path "/ss@host":
+		// credentials would become a host name to look up and print.
+		return nil, errors.New(`must not have an "@" after its host; percent-encode "/", "?" and "#" in credentials (https://user:token@host)`)
+	}
+	return u, nil
 }
 
 // TrustedKeys returns the configured log keys: key, else the PEM file at
@@ -295,7 +314,7 @@ func (c *Client) PublicKeys(ctx context.Context) (*signing.RekorKeys, error) {
 		return c.keys, nil
 	}
 	if c.base.Scheme == "http" && !isLoopback(c.base.Hostname()) {
-		return nil, fmt.Errorf("refusing to trust a log key fetched over plain HTTP from %s; pass --rekor-public-key or set %s", c.base.Host, EnvPublicKey)
+		return nil, fmt.Errorf("refusing to trust a log key fetched over plain HTTP from %s; pass --rekor-public-key or set %s", c.name, EnvPublicKey)
 	}
 	r, err := c.do(ctx, http.MethodGet, publicKeyPath, nil, http.StatusOK)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,12 +102,8 @@ func parseConfig(path string, data []byte) (*fileConfig, error) {
 		}
 	}
 	if cfg.RekorURL != "" {
-		u, err := url.Parse(cfg.RekorURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("config %s: rekor_url %q is not an http:// or https:// URL", path, tlog.RedactURL(cfg.RekorURL))
-		}
-		if u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("config %s: rekor_url %q must not have a query or fragment", path, tlog.RedactURL(cfg.RekorURL))
+		if err := tlog.CheckURL(cfg.RekorURL); err != nil {
+			return nil, fmt.Errorf("config %s: rekor_url %q %v", path, tlog.RedactURL(cfg.RekorURL), err)
 		}
 	}
 	return cfg, nil

@@ -341,7 +341,7 @@ func TestTlogUsageErrors(t *testing.T) {
 		t.Errorf("missing rekor key: exit %d, %q", code, stderr)
 	}
 	for _, tc := range []struct{ yaml, want string }{
-		{"rekor_url: rekor.example\n", `rekor_url "rekor.example" is not an http:// or https:// URL`},
+		{"rekor_url: rekor.example\n", `rekor_url "rekor.example" must be an absolute http:// or https:// URL`},
 		{"rekor_pubkey: x\n", "field rekor_pubkey not found"},
 	} {
 		if _, err := parseConfig("c.yaml", []byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {

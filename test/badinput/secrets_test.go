@@ -220,6 +220,8 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	l.Close()
 	badURL := withCreds("https://rekor.example/?q=1")
 	unparsableURL := "https://alice:" + rekorTokenMarker + " x@rekor.example/"
+	// A password with an unencoded "/": Go reads the user as the host.
+	slashURL := "http://" + rekorTokenMarker + ":123/" + rekorTokenMarker + "@127.0.0.1:2"
 	writeConfig := func(name, rekorURL string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte("rekor_url: \""+rekorURL+"\"\nrekor_public_key: "+rekor.KeyFile+"\n"), 0o644); err != nil {
@@ -247,6 +249,8 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "--rekor-url", unparsableURL, "-o", "json", ref), 2)
 	expect(ocisign(t, dir, append(baseEnv, "OCISIGN_REKOR_URL="+unparsableURL), "verify", "--key", pubFile, ref), 2)
 	expect(ocisign(t, dir, baseEnv, "--config", badConfig, "sign", "--key", keyFile, ref), 2)
+	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "--rekor-url", slashURL, ref), 2)
+	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--rekor-url", slashURL, ref), 2)
 	expect(ocisign(t, dir, baseEnv, "port", "--config", badConfig), 2)
 	expect(ocisign(t, dir, baseEnv, "sign", "--key", keyFile, "-a", "n=down", "--rekor-url", deadURL, "--rekor-public-key", rekor.KeyFile, "-o", "json", ref), 1)
 	expect(ocisign(t, dir, baseEnv, "verify", "--key", pubFile, "--require-tlog", "--rekor-url", deadURL, ref), 1)
@@ -273,6 +277,7 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 	call(map[string]any{"id": 3, "op": "verify", "reference": ref, "public_key": pubFile, "require_tlog": true, "rekor_url": logURL}, true)
 	call(map[string]any{"id": 4, "op": "sign", "reference": ref, "sign_key": keyFile, "rekor_url": badURL}, false)
 	call(map[string]any{"id": 5, "op": "verify", "reference": ref, "public_key": pubFile, "rekor_url": unparsableURL}, false)
+	call(map[string]any{"id": 7, "op": "verify", "reference": ref, "public_key": pubFile, "rekor_url": slashURL}, false)
 	call(map[string]any{"id": 6, "op": "sign", "reference": ref, "sign_key": keyFile, "rekor_url": deadURL, "annotations": map[string]string{"n": "down"}}, false)
 	if err := p.Close(); err != nil {
 		t.Errorf("port exit: %v", err)
