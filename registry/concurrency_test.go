@@ -249,7 +249,7 @@ func TestPrePushCheckMergesAWriteSinceRound1(t *testing.T) {
 	}
 }
 
-// The pre-push HEAD runs alongside the blob PUTs (no round trip of its
+// The pre-push HEAD runs alongside the blob uploads (no round trip of its
 // own): each waits at the front until the other has arrived.
 func TestPrePushCheckOverlapsBlobPuts(t *testing.T) {
 	front, host, _ := hookedRegistry(t)
@@ -265,7 +265,7 @@ func TestPrePushCheckOverlapsBlobPuts(t *testing.T) {
 				close(headArrived)
 				await(blobArrived, &timedOut)
 			})
-		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/"):
+		case isBlobUpload(r):
 			blobOnce.Do(func() {
 				close(blobArrived)
 				await(headArrived, &timedOut)
@@ -277,7 +277,7 @@ func TestPrePushCheckOverlapsBlobPuts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if timedOut.Load() {
-		t.Fatal("the pre-push HEAD and the blob PUTs did not overlap: the check costs a round trip")
+		t.Fatal("the pre-push HEAD and the blob uploads did not overlap: the check costs a round trip")
 	}
 }
 
@@ -289,7 +289,7 @@ func TestManifestBlobUnknownIsRetried(t *testing.T) {
 	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
 	var manifestPuts, blobPuts atomic.Int32
 	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+		if isBlobUpload(r) {
 			blobPuts.Add(1)
 		}
 		if r.Method == http.MethodPut && r.URL.Path == sigPath && manifestPuts.Add(1) == 1 {
@@ -311,7 +311,7 @@ func TestManifestBlobUnknownIsRetried(t *testing.T) {
 		t.Fatal("signature missing")
 	}
 	if manifestPuts.Load() != 2 || blobPuts.Load() != 4 {
-		t.Fatalf("manifest PUTs %d (want 2), blob PUTs %d (want 4: both blobs again)", manifestPuts.Load(), blobPuts.Load())
+		t.Fatalf("manifest PUTs %d (want 2), blob uploads %d (want 4: both blobs again)", manifestPuts.Load(), blobPuts.Load())
 	}
 	if !containsLog(logs, "uploading again") {
 		t.Fatalf("no log line: %q", logs)

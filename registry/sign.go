@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +75,7 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	}
 	defer unlock()
 
-	// Round 1 for every digest: read the .sig manifest (‖ open uploads) and
+	// Round 1 for every digest: read the .sig manifest and
 	// dedupe. Nothing is written yet, and nothing goes to the log yet, so a
 	// re-sign that is already done never makes a new log entry.
 	plans := make([]*appendPlan, len(jobs))
@@ -347,14 +346,8 @@ func (b *bundleChecker) get(ctx context.Context) (func(string, []byte, []byte) (
 	return b.check, b.err
 }
 
-// uploadSession is an open blob upload (POST /blobs/uploads/).
-type uploadSession struct {
-	location *url.URL
-	err      error
-}
-
 // appendPlan is round 1's outcome for one job: the .sig manifest as read,
-// the open upload sessions, the config to write and the blobs to PUT.
+// the config to write and the blobs to upload.
 type appendPlan struct {
 	existing *existingSignatures
 	// moved: the pre-push check found the tag changed since existing was read.
@@ -372,32 +365,17 @@ type appendPlan struct {
 type pendingBlob struct {
 	data   []byte
 	digest string
-	upload uploadSession
 }
 
-// planAppend is round 1 (docs/design.md): GET the .sig manifest ‖ open two
-// uploads; dedupe; compute the config and the blobs still missing.
+// planAppend is round 1 (docs/design.md): GET the .sig manifest; dedupe;
+// compute the config and the blobs still missing. Nothing is opened on the
+// registry until a write is certain (round 2 uploads each blob in one
+// request where the registry allows).
 // With uploadAll every blob is PUT again, even one the manifest references.
 func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool) (*appendPlan, error) {
 	job.tag = SignatureTag(job.subject)
 	job.sigRef = conn.repo.Tag(job.tag).Name()
-	var existing *existingSignatures
-	var headerDigest string
-	var readErr error
-	uploads := make([]uploadSession, 2)
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		existing, headerDigest, readErr = c.readSignaturesDigest(ctx, conn, job.sigRef, job.tag)
-	}()
-	for i := range uploads {
-		go func() {
-			defer wg.Done()
-			uploads[i] = c.openUpload(ctx, conn, job.sigRef)
-		}()
-	}
-	wg.Wait()
+	existing, headerDigest, readErr := c.readSignaturesDigest(ctx, conn, job.sigRef, job.tag)
 	if readErr != nil {
 		return nil, readErr
 	}
@@ -444,15 +422,15 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 	plan.configDesc = v1.Descriptor{MediaType: configMediaType(manifestType(existing)), Size: int64(len(config)), Digest: configHash}
 	// Blobs the repository does not provably have yet.
 	if uploadAll || !manifestHasBlob(existing, job.payloadHash.String()) {
-		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String(), uploads[0]})
+		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String()})
 	}
 	if uploadAll || existing == nil || existing.manifest.Config.Digest != configHash {
-		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String(), uploads[1]})
+		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String()})
 	}
 	return plan, nil
 }
 
-// putBlobs PUTs the plan's blobs, monolithic and in parallel.
+// putBlobs uploads the plan's blobs, each in one request where it can, in parallel.
 func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan) error {
 	errs := make([]error, len(plan.blobs))
 	var wg sync.WaitGroup
@@ -460,7 +438,7 @@ func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.putBlob(ctx, conn, plan.entry.SignatureRef, b.upload, b.digest, b.data)
+			errs[i] = c.uploadBlob(ctx, conn, plan.entry.SignatureRef, b.digest, b.data)
 		}()
 	}
 	wg.Wait()
@@ -717,27 +695,19 @@ func manifestHasBlob(existing *existingSignatures, digest string) bool {
 }
 
 // findDuplicate reports whether existing already holds a signature
-// equivalent to job's: the same payload and media type, every annotation
-// of ours present with the same value, and a signature that verifies with
-// our key (ECDSA signatures differ every time, so bytes cannot be
-// compared). When a log entry is asked for, the layer must also carry a
+// equivalent to job's: the same payload (so the same image, reference and
+// annotations) and media type, and a signature that verifies with our key
+// (ECDSA signatures differ every time, so bytes cannot be compared). When a log entry is asked for, the layer must also carry a
 // bundle that verifies for that payload, signature and key; its entry is
 // returned.
 func (c *Client) findDuplicate(ctx context.Context, existing *existingSignatures, job *signJob, bundles *bundleChecker) (bool, *TlogEntry, error) {
 	for _, l := range existing.manifest.Layers {
+		// The payload's digest covers everything signed: the image digest,
+		// the reference and the -a annotations (the payload's "optional"
+		// map; layers carry no annotations of their own but the signature
+		// and the bundle). An equal digest whose signature verifies with
+		// this key is therefore the same signature.
 		if l.Digest != job.payloadHash || l.MediaType != SimpleSigningMediaType {
-			continue
-		}
-		same := true
-		for k, v := range job.annotations {
-			if k == SignatureAnnotation || k == BundleAnnotation {
-				continue
-			}
-			if got, ok := l.Annotations[k]; !ok || got != v {
-				same = false
-			}
-		}
-		if !same {
 			continue
 		}
 		sig, err := base64.StdEncoding.Strict().DecodeString(l.Annotations[SignatureAnnotation])
@@ -801,40 +771,6 @@ func (c *Client) readSignaturesDigest(ctx context.Context, conn *repoConn, sigRe
 		return nil, "", &Error{Op: "read signatures", Ref: sigRef, Code: CodeRegistryError, detail: err.Error()}
 	}
 	return existing, resp.header.Get("Docker-Content-Digest"), nil
-}
-
-func (c *Client) openUpload(ctx context.Context, conn *repoConn, sigRef string) uploadSession {
-	resp, err := conn.do(ctx, request{op: "upload blob", ref: sigRef, method: http.MethodPost,
-		url: conn.url("blobs", "uploads/"), ok: []int{http.StatusAccepted}})
-	if err != nil {
-		return uploadSession{err: err}
-	}
-	loc := resp.header.Get("Location")
-	if loc == "" {
-		return uploadSession{err: &Error{Op: "upload blob", Ref: sigRef, Code: CodeRegistryError,
-			detail: "the registry opened an upload without a Location header"}}
-	}
-	u, err := resp.url.Parse(loc)
-	if err != nil {
-		return uploadSession{err: &Error{Op: "upload blob", Ref: sigRef, Code: CodeRegistryError, Err: err,
-			detail: "the registry returned a bad upload Location"}}
-	}
-	return uploadSession{location: u}
-}
-
-// putBlob finishes an upload session with one monolithic PUT.
-func (c *Client) putBlob(ctx context.Context, conn *repoConn, sigRef string, up uploadSession, digest string, data []byte) error {
-	if up.err != nil {
-		return up.err
-	}
-	u := *up.location
-	q := u.Query()
-	q.Set("digest", digest)
-	u.RawQuery = q.Encode()
-	_, err := conn.do(ctx, request{op: "upload blob", ref: sigRef + " (" + digest + ")", method: http.MethodPut,
-		url: u.String(), body: data, contentType: "application/octet-stream",
-		ok: []int{http.StatusCreated, http.StatusOK, http.StatusNoContent}})
-	return err
 }
 
 // putManifest pushes the manifest to the tag and returns its digest.

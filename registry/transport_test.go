@@ -55,7 +55,7 @@ func TestRetriesTransient503(t *testing.T) {
 		}
 		// The first blob PUT fails after the body was read: the retry must
 		// replay the whole body or the registry's digest check fails.
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") && blobPuts.Add(1) == 1 {
+		if isBlobUpload(r) && blobPuts.Add(1) == 1 {
 			io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusBadGateway)
 			return true
@@ -69,7 +69,7 @@ func TestRetriesTransient503(t *testing.T) {
 		t.Fatalf("sign through two 503s: %v", err)
 	}
 	if heads.Load() != 3 || blobPuts.Load() != 3 {
-		t.Fatalf("%d resolve HEADs (want 2 failures + 1), %d blob PUTs (want 1 failure + 2)", heads.Load(), blobPuts.Load())
+		t.Fatalf("%d resolve HEADs (want 2 failures + 1), %d blob uploads (want 1 failure + 2)", heads.Load(), blobPuts.Load())
 	}
 }
 
