@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 const digestA = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -41,7 +42,7 @@ func TestBadRequestsGetErrorRepliesAndServingGoesOn(t *testing.T) {
 		{"duplicate sign_key", `{"id":3,"op":"public_key","sign_key":"a","sign_key":"b"}`, CodeInvalidRequest, "3", `"sign_key" appears more than once`},
 		{"missing op", `{"id":5}`, CodeInvalidRequest, "5", `missing field "op"`},
 		{"number op", `{"id":5,"op":1}`, CodeInvalidRequest, "5", `field "op" must be a string, got number`},
-		{"unknown op", `{"id":"x-1","op":"delete"}`, CodeUnknownOp, `"x-1"`, `unknown op "delete" (expected sign, verify, public_key or version)`},
+		{"unknown op", `{"id":"x-1","op":"delete"}`, CodeUnknownOp, `"x-1"`, `unknown op "delete" (expected sign, verify, public_key, version or exit)`},
 		{"op in wrong case", `{"id":6,"op":"Sign"}`, CodeUnknownOp, "6", `unknown op "Sign"`},
 		{"typo sign_kye", `{"id":7,"op":"sign","reference":"r/x","sign_kye":"k"}`, CodeInvalidRequest, "7", `unknown field "sign_kye" for op "sign"`},
 		{"public_key on sign", `{"id":7,"op":"sign","reference":"r/x","public_key":"k"}`, CodeInvalidRequest, "7", `unknown field "public_key" for op "sign"`},
@@ -102,16 +103,34 @@ func TestVersionReplyIsExact(t *testing.T) {
 	s := startSession(t, testConfig(nil))
 	s.sendFrame([]byte(`{"id":1,"op":"version"}`))
 	r := s.next()
-	if want := `{"id":1,"ok":true,"version":"9.9.9-test","protocol":1}`; string(r.raw) != want {
+	if want := `{"id":1,"ok":true,"version":"9.9.9-test","protocol":1,"max_frame_bytes":1048576}`; string(r.raw) != want {
 		t.Fatalf("got %s, want %s", r.raw, want)
 	}
 	// null counts as absent for optional fields only; the id round-trips as written.
 	s.sendFrame([]byte(` { "op" : "version" , "id" : -7 } `))
-	if r := s.next(); string(r.raw) != `{"id":-7,"ok":true,"version":"9.9.9-test","protocol":1}` {
+	if r := s.next(); string(r.raw) != `{"id":-7,"ok":true,"version":"9.9.9-test","protocol":1,"max_frame_bytes":1048576}` {
 		t.Fatalf("got %s", r.raw)
 	}
 	if err := s.close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// "exit" ends the port like stdin EOF while the client keeps its pipe, so
+// the client can wait for the exit status instead of polling a PID.
+func TestExitOpEndsThePort(t *testing.T) {
+	s := startSession(t, testConfig(nil))
+	s.sendFrame([]byte(`{"id":"bye","op":"exit"}`))
+	if r := s.next(); string(r.raw) != `{"id":"bye","ok":true}` {
+		t.Fatalf("got %s", r.raw)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("Serve returned %v, want nil", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Serve did not return after exit")
 	}
 }
 

@@ -26,6 +26,7 @@ const (
 	DefaultMaxTimeout    = time.Hour
 	DefaultMaxConcurrent = 16
 	maxAdmittedRequests  = 1024
+	maxAdmittedBytes     = 16 << 20
 )
 
 // Ops and the fields each accepts besides id and op. Anything else is
@@ -35,9 +36,10 @@ var opFields = map[string][]string{
 	"verify":     {"reference", "digest", "public_key", "annotations", "allow_insecure_registry", "timeout_ms", "require_tlog", "rekor_public_key", "rekor_url"},
 	"public_key": {"sign_key"},
 	"version":    {},
+	"exit":       {},
 }
 
-const opList = "sign, verify, public_key or version"
+const opList = "sign, verify, public_key, version or exit"
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 	"github.com/ocisign/ocisign/tlog"
@@ -131,12 +133,13 @@ func (c Config) withDefaults() Config {
 func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 	cfg = cfg.withDefaults()
 	s := &server{
-		cfg:      cfg,
-		keys:     newKeyCache(cfg.LoadPrivateKey),
-		backends: map[bool]Backend{},
-		logs:     map[logKey]*tlog.Client{},
-		running:  make(chan struct{}, cfg.MaxConcurrent),
-		admitted: make(chan struct{}, maxAdmittedRequests),
+		cfg:           cfg,
+		keys:          newKeyCache(cfg.LoadPrivateKey),
+		backends:      map[bool]Backend{},
+		logs:          map[logKey]*tlog.Client{},
+		running:       make(chan struct{}, cfg.MaxConcurrent),
+		admitted:      make(chan struct{}, maxAdmittedRequests),
+		admittedBytes: semaphore.NewWeighted(maxAdmittedBytes),
 	}
 	serveCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -182,7 +185,13 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, cfg Config) error {
 			var tooLarge *FrameTooLargeError
 			switch {
 			case r.err == nil:
-				s.dispatch(serveCtx, r.frame)
+				if s.dispatch(serveCtx, r.frame) == exitRequested {
+					// Like stdin EOF, but the client keeps the pipe open, so
+					// it sees the exit status (and never has to signal a PID
+					// the runtime may have reaped).
+					s.shutdown(cancel, &abandonCause{reason: "the client asked the port to exit"})
+					return nil
+				}
 			case errors.As(r.err, &tooLarge):
 				cfg.Logf("refused a request: %v", r.err)
 				s.replyError(nil, CodeFrameTooLarge, r.err.Error(), false)
@@ -210,7 +219,11 @@ type server struct {
 
 	running  chan struct{} // semaphore: requests being handled
 	admitted chan struct{} // semaphore: requests read but not yet answered
-	inFlight sync.WaitGroup
+	// admittedBytes bounds the frame bytes of those requests: at most
+	// maxAdmittedRequests requests and maxAdmittedBytes bytes wait at once;
+	// past either, the port stops reading until replies go out.
+	admittedBytes *semaphore.Weighted
+	inFlight      sync.WaitGroup
 }
 
 // shutdown cancels work in flight with cause (the reason their replies
@@ -228,28 +241,48 @@ func (s *server) shutdown(cancel context.CancelCauseFunc, cause error) {
 	s.out.close()
 }
 
-// dispatch answers protocol errors and version at once and runs the other
-// ops in their own goroutine.
-func (s *server) dispatch(ctx context.Context, frame []byte) {
+// dispatchResult tells the serve loop whether to go on.
+type dispatchResult int
+
+const (
+	keepServing dispatchResult = iota
+	exitRequested
+)
+
+// dispatch answers protocol errors, version and exit at once and runs the
+// other ops in their own goroutine.
+func (s *server) dispatch(ctx context.Context, frame []byte) dispatchResult {
 	req, perr := parseRequest(frame, s.cfg.MaxTimeout)
 	if perr != nil {
 		s.cfg.Logf("refused request %s: %s", idText(perr.id), perr)
 		s.replyError(perr.id, perr.code, perr.message, false)
-		return
+		return keepServing
 	}
-	if req.op == "version" {
-		s.reply(versionReply{replyHead: okHead(req.id), Version: s.cfg.Version, Protocol: ProtocolVersion})
-		return
+	switch req.op {
+	case "version":
+		s.reply(versionReply{replyHead: okHead(req.id), Version: s.cfg.Version, Protocol: ProtocolVersion,
+			MaxFrameBytes: s.cfg.MaxFrameBytes})
+		return keepServing
+	case "exit":
+		s.reply(okHead(req.id))
+		return exitRequested
+	}
+	weight := min(int64(len(frame)), maxAdmittedBytes)
+	if err := s.admittedBytes.Acquire(ctx, weight); err != nil {
+		s.replyFailure(ctx, req, ctx.Err())
+		return keepServing
 	}
 	select {
 	case s.admitted <- struct{}{}:
 	case <-ctx.Done():
+		s.admittedBytes.Release(weight)
 		s.replyFailure(ctx, req, ctx.Err())
-		return
+		return keepServing
 	}
 	s.inFlight.Add(1)
 	go func() {
 		defer s.inFlight.Done()
+		defer s.admittedBytes.Release(weight)
 		defer func() { <-s.admitted }()
 		select {
 		case s.running <- struct{}{}:
@@ -260,6 +293,7 @@ func (s *server) dispatch(ctx context.Context, frame []byte) {
 		defer func() { <-s.running }()
 		s.handle(ctx, req)
 	}()
+	return keepServing
 }
 
 func (s *server) handle(ctx context.Context, req *request) {
@@ -640,6 +674,9 @@ type versionReply struct {
 	replyHead
 	Version  string `json:"version"`
 	Protocol int    `json:"protocol"`
+	// MaxFrameBytes is the largest request frame this port reads, so a
+	// client never has to guess it (a larger frame gets a null-id reply).
+	MaxFrameBytes int `json:"max_frame_bytes"`
 }
 
 type signReply struct {
@@ -686,6 +723,8 @@ func replyID(v any) (json.RawMessage, bool) {
 	case publicKeyReply:
 		return r.ID, true
 	case versionReply:
+		return r.ID, true
+	case replyHead:
 		return r.ID, true
 	case errorReply:
 		return r.ID, true
