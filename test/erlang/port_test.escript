@@ -27,6 +27,8 @@ main([Ebin, Repo, IndexDigest, Key, Pub]) ->
              fun error_replies/1,
              fun wrong_password/1,
              fun request_limits/1,
+             fun learned_frame_limit/1,
+             fun null_id_reply_fails_waiters_at_once/1,
              fun go_side_timeout/1,
              fun kill_mid_request/1,
              fun erlang_side_timeout/1,
@@ -198,6 +200,37 @@ wrong_password(#{key := Key} = C) ->
         ocisign_port:close(P)
     end.
 
+%% The program's real --max-frame-bytes (here given through `args', which
+%% the plugin does not parse) comes with the version reply: a larger request
+%% is refused before it is sent.
+learned_frame_limit(#{key := Key}) ->
+    {ok, P} = ocisign_port:open(#{args => ["--max-frame-bytes", "300"]}),
+    try
+        Big = #{<<"k">> => binary:copy(<<"v">>, 400)},
+        ?CHECK(ocisign_port:sign(P, #{reference => <<"127.0.0.1:1/x:1">>, sign_key => Key, annotations => Big}),
+               {error, {invalid_request, <<"the request is ", _/binary>>}}),
+        ?CHECK(ocisign_port:version(P), {ok, #{protocol := 1, max_frame_bytes := 300}})
+    after
+        ocisign_port:close(P)
+    end.
+
+%% A reply with "id": null (a frame the program refused unread) fails the
+%% waiting request at once instead of leaving it to its deadline. The
+%% plugin's limit is raised behind its back to get such a frame through.
+null_id_reply_fails_waiters_at_once(#{key := Key}) ->
+    {ok, P} = ocisign_port:open(#{args => ["--max-frame-bytes", "300"]}),
+    try
+        ok = gen_server:call(P, {max_frame, 1000000}),
+        Big = #{<<"k">> => binary:copy(<<"v">>, 400)},
+        %% 120 s deadline: before, the caller waited all of it.
+        ?CHECK(ocisign_port:sign(P, #{reference => <<"127.0.0.1:1/x:1">>, sign_key => Key, annotations => Big},
+                                 120000),
+               {error, {frame_too_large, _}}),
+        ?CHECK(ocisign_port:version(P), {ok, #{protocol := 1}})
+    after
+        ocisign_port:close(P)
+    end.
+
 %% --- lifecycle -----------------------------------------------------------
 
 %% A registry that accepts connections and never answers.
@@ -269,7 +302,7 @@ close_leaves_no_process(#{bin := Bin}) ->
     {ok, P} = ocisign_port:open(),
     {ok, OsPid} = ocisign_port:os_pid(P),
     ?CHECK(alive(OsPid), true),
-    %% ok, not killed: the program exited by itself on stdin EOF.
+    %% ok, not killed: the program exited by itself when asked (`exit').
     ?CHECK(ocisign_port:close(P, 10000), ok),
     ?CHECK(alive(OsPid), false),
     ?CHECK(leftovers(Bin), []),
@@ -277,7 +310,7 @@ close_leaves_no_process(#{bin := Bin}) ->
     ok.
 
 %% Closing while a request hangs on the registry: the program cancels the
-%% request on stdin EOF and exits by itself; the caller gets {error, closed}.
+%% request on `exit', answers it as cancelled and exits by itself.
 close_mid_request(#{key := Key, bin := Bin}) ->
     {BhPort, _} = blackhole(),
     {ok, P} = ocisign_port:open(),
@@ -290,7 +323,8 @@ close_mid_request(#{key := Key, bin := Bin}) ->
                    end),
     receive accepted -> ok after 60000 -> throw(never_reached_registry) end,
     ?CHECK(ocisign_port:close(P, 10000), ok),
-    ?CHECK(receive {caller, Caller, R} -> R after 60000 -> caller_hangs end, {error, closed}),
+    ?CHECK(receive {caller, Caller, R} -> R after 60000 -> caller_hangs end,
+           {error, {cancelled, <<_/binary>>}}),
     ?CHECK(alive(OsPid), false),
     ?CHECK(leftovers(Bin), []),
     ok.

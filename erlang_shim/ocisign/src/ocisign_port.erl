@@ -61,11 +61,16 @@
 -export_type([request/0, result/0, reason/0]).
 
 -record(st, {port :: port() | undefined,
-             os_pid :: integer() | undefined,
              owner_mon :: reference(),
              max_frame :: pos_integer(),
              next_id = 1 :: pos_integer(),
-             pending = #{} :: #{pos_integer() => {gen_server:from(), reference()}}}).
+             pending = #{} :: #{pos_integer() => {gen_server:from(), reference()}},
+             %% Set once the port is being shut down: who waits for it (a
+             %% close/2 caller or nobody), how it ends (ok: it exited; killed:
+             %% it needed SIGKILL), the timer of the current step, and the
+             %% replies held back until the program is gone.
+             closing :: undefined | #{from := gen_server:from() | none, result := ok | killed,
+                                      timer := reference(), waiters := [{gen_server:from(), term()}]}}).
 
 %%====================================================================
 %% API
@@ -95,7 +100,13 @@ open(Opts) when is_map(Opts) ->
 
 handshake(Pid, Timeout) ->
     case version(Pid, Timeout) of
-        {ok, #{protocol := ?PROTOCOL}} ->
+        {ok, #{protocol := ?PROTOCOL} = Version} ->
+            %% The program's real frame limit (--max-frame-bytes may come
+            %% from `args' too); older programs do not say.
+            case maps:get(max_frame_bytes, Version, undefined) of
+                N when is_integer(N), N > 0 -> call(Pid, {max_frame, N});
+                _ -> ok
+            end,
             {ok, Pid};
         {ok, Other} ->
             close(Pid),
@@ -105,17 +116,18 @@ handshake(Pid, Timeout) ->
             {error, Reason}
     end.
 
-%% @doc Closes stdin of the program, waits for it to exit (SIGKILL after a
-%% grace period) and stops the owner. Requests still in flight get
-%% {error, closed}. Always returns ok.
+%% @doc Asks the program to exit (the protocol's `exit' op), waits for the
+%% exit status the runtime reports (SIGKILL after a grace period) and stops
+%% the owner. Requests still in flight get the program's `cancelled' reply,
+%% or {error, closed} if it had none. Always returns ok.
 -spec close(pid()) -> ok.
 close(Pid) ->
     _ = close(Pid, ?EXIT_GRACE_MS),
     ok.
 
 %% @doc Like close/1 with the grace period given; says whether the program
-%% exited by itself on stdin EOF (ok) or had to be killed (killed). A port
-%% that was already closed gives ok.
+%% exited when asked (ok) or had to be killed (killed). A port that was
+%% already closed gives ok.
 -spec close(pid(), non_neg_integer()) -> ok | killed.
 close(Pid, GraceMs) when is_integer(GraceMs), GraceMs >= 0 ->
     case call(Pid, {close, GraceMs}) of
@@ -446,6 +458,7 @@ field(<<"public_key">>) -> public_key;
 field(<<"algorithm">>) -> algorithm;
 field(<<"warnings">>) -> warnings;
 field(<<"reference">>) -> reference;
+field(<<"max_frame_bytes">>) -> max_frame_bytes;
 field(K) -> K.
 
 error_code(<<"invalid_request">>) -> invalid_request;
@@ -525,21 +538,20 @@ init({Owner, Bin, Opts}) ->
     PortOpts = [{args, ["port"] ++ FrameArgs ++ maps:get(args, Opts, [])},
                 {packet, 4}, binary, exit_status, use_stdio | Env],
     try open_port({spawn_executable, Bin}, PortOpts) of
-        Port ->
-            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-            {ok, #st{port = Port, os_pid = OsPid, owner_mon = Mon, max_frame = MaxFrame}}
+        Port -> {ok, #st{port = Port, owner_mon = Mon, max_frame = MaxFrame}}
     catch
         error:Reason -> {stop, {open_failed, Bin, Reason}}
     end.
 
-handle_call({request, _Op, _Fields, _Deadline}, _From, #st{port = undefined} = S) ->
+handle_call({request, _Op, _Fields, _Deadline}, _From, #st{port = Port, closing = C} = S)
+  when Port =:= undefined; C =/= undefined ->
     {reply, {error, closed}, S};
 handle_call({request, Op, Fields, Deadline}, From, #st{next_id = Id} = S) ->
     try ocisign_json:encode(Fields#{<<"id">> => Id, <<"op">> => Op}) of
         Frame when byte_size(Frame) > S#st.max_frame ->
             {reply, {error, {invalid_request, iolist_to_binary(
-                                                io_lib:format("the request is ~b bytes, over the ~b-byte "
-                                                              "frame limit (max_frame_bytes)",
+                                                io_lib:format("the request is ~b bytes, over the program's "
+                                                              "~b-byte frame limit (max_frame_bytes)",
                                                               [byte_size(Frame), S#st.max_frame]))}}, S};
         Frame ->
             send(Frame, Deadline, From, S)
@@ -549,12 +561,23 @@ handle_call({request, Op, Fields, Deadline}, From, #st{next_id = Id} = S) ->
                                                 io_lib:format("cannot encode the request as JSON: ~p",
                                                               [Why]))}}, S}
     end;
-handle_call(os_pid, _From, #st{os_pid = OsPid} = S) ->
-    {reply, {ok, OsPid}, S};
-handle_call({close, GraceMs}, _From, S) ->
-    {How, S1} = shutdown(S, {graceful, GraceMs}),
-    fail_all(S1, closed),
-    {stop, normal, How, S1#st{pending = #{}}}.
+handle_call({max_frame, N}, _From, S) ->
+    {reply, ok, S#st{max_frame = N}};
+handle_call(os_pid, _From, #st{port = undefined} = S) ->
+    {reply, {error, closed}, S};
+handle_call(os_pid, _From, #st{port = Port} = S) ->
+    case erlang:port_info(Port, os_pid) of
+        {os_pid, OsPid} -> {reply, {ok, OsPid}, S};
+        undefined -> {reply, {error, closed}, S}
+    end;
+handle_call({close, _GraceMs}, _From, #st{port = undefined} = S) ->
+    {stop, normal, ok, S};
+handle_call({close, _GraceMs}, From, #st{closing = #{from := none} = C} = S) ->
+    {noreply, S#st{closing = C#{from := From}}};
+handle_call({close, _GraceMs}, _From, #st{closing = #{}} = S) ->
+    {reply, ok, S}; % someone else is closing it already
+handle_call({close, GraceMs}, From, S) ->
+    {noreply, begin_exit(S, From, GraceMs)}.
 
 send(Frame, Deadline, From, #st{port = Port, next_id = Id} = S) ->
     try port_command(Port, Frame) of
@@ -573,6 +596,11 @@ handle_cast(_Msg, S) ->
 
 handle_info({Port, {data, Frame}}, #st{port = Port} = S) ->
     case decode_reply(Frame) of
+        {ok, null, Reply} ->
+            %% A frame the program could not attribute (it has no id to echo):
+            %% any waiting request may be the one; none is left to its deadline.
+            fail_all(S, element(2, reply_to_result(Reply))),
+            {noreply, S#st{pending = #{}}};
         {ok, Id, Reply} ->
             case maps:take(Id, S#st.pending) of
                 {{From, TRef}, Pending} ->
@@ -580,44 +608,55 @@ handle_info({Port, {data, Frame}}, #st{port = Port} = S) ->
                     gen_server:reply(From, reply_to_result(Reply)),
                     {noreply, S#st{pending = Pending}};
                 error ->
-                    %% A reply for nobody (say, to a request the program could
-                    %% not parse): the waiting caller still has its deadline.
+                    %% The reply to `exit', or one whose caller already timed out.
                     {noreply, S}
             end;
         {error, Why} ->
             %% The stream cannot be trusted any more.
-            {_, S1} = shutdown(S, kill),
-            fail_all(S1, {protocol_error, Why}),
-            {stop, normal, S1#st{pending = #{}}}
+            {noreply, kill_program(S, held(S, {protocol_error, Why}))}
     end;
 handle_info({Port, {exit_status, Status}}, #st{port = Port} = S) ->
-    fail_all(S, {port_exit, Status}),
-    {stop, normal, S#st{port = undefined, pending = #{}}};
+    %% The runtime's own word that the program is gone: only now is the port
+    %% closed, so no signal can ever reach a reused process id.
+    Reason = case S#st.closing of
+                 undefined -> {port_exit, Status};
+                 _ -> closed
+             end,
+    fail_all(S, Reason),
+    finish(S#st{port = undefined, pending = #{}});
 handle_info({'EXIT', Port, Reason}, #st{port = Port} = S) ->
     %% e.g. epipe: the program went away while we still had output queued.
-    {_, S1} = shutdown(S, kill),
-    fail_all(S1, {port_exit, Reason}),
-    {stop, normal, S1#st{pending = #{}}};
+    {noreply, kill_program(S, held(S, {port_exit, Reason}))};
 handle_info({call_timeout, Id}, S) ->
     case maps:take(Id, S#st.pending) of
         {{From, _}, Pending} ->
-            {_, S1} = shutdown(S#st{pending = Pending}, kill),
-            gen_server:reply(From, {error, timeout}),
             %% The one program serves every request, so the others go too.
-            fail_all(S1, {port_exit, killed_after_timeout}),
-            {stop, normal, S1#st{pending = #{}}};
+            Held = [{From, {error, timeout}} | held(S#st{pending = Pending}, {port_exit, killed_after_timeout})],
+            {noreply, kill_program(S, Held)};
         error ->
             {noreply, S}
     end;
+handle_info({closing_timeout, TRef}, #st{closing = #{timer := TRef, result := ok}} = S) ->
+    %% It did not exit within the grace period.
+    {noreply, kill_program(S, [])};
+handle_info({closing_timeout, TRef}, #st{closing = #{timer := TRef}, port = Port} = S) ->
+    %% Killed, and still no exit status: give the port up.
+    catch port_close(Port),
+    fail_all(S, closed),
+    finish(S#st{port = undefined, pending = #{}});
 handle_info({'DOWN', Mon, process, _, _}, #st{owner_mon = Mon} = S) ->
-    {_, S1} = shutdown(S, graceful),
-    fail_all(S1, closed),
-    {stop, normal, S1#st{pending = #{}}};
+    case S#st.closing of
+        undefined -> {noreply, begin_exit(S, none, ?EXIT_GRACE_MS)};
+        _ -> {noreply, S}
+    end;
 handle_info(_Other, S) ->
     {noreply, S}.
 
-terminate(_Reason, S) ->
-    _ = shutdown(S, graceful),
+terminate(_Reason, #st{port = undefined}) ->
+    ok;
+terminate(_Reason, #st{port = Port}) ->
+    %% Only when the server itself crashes: stdin EOF makes the program exit.
+    catch port_close(Port),
     ok.
 
 decode_reply(Frame) ->
@@ -630,49 +669,56 @@ decode_reply(Frame) ->
     end.
 
 fail_all(#st{pending = Pending}, Reason) ->
-    maps:foreach(fun(_Id, {From, TRef}) ->
-                         _ = erlang:cancel_timer(TRef),
-                         gen_server:reply(From, {error, Reason})
-                 end, Pending).
-
-%% graceful: close stdin (the program cancels its work and exits on EOF),
-%% then wait for it to be gone, SIGKILL after the grace period.
-%% kill: SIGKILL first. Either way the OS process is gone on return; the
-%% result says whether it took a SIGKILL after the grace period.
-shutdown(#st{port = undefined} = S, _) ->
-    {ok, S};
-shutdown(#st{port = Port, os_pid = OsPid} = S, How) ->
-    Grace = case How of
-                kill -> kill(OsPid), ?EXIT_GRACE_MS;
-                graceful -> ?EXIT_GRACE_MS;
-                {graceful, Ms} -> Ms
-            end,
-    catch port_close(Port),
-    flush_port(Port),
-    Result = case wait_gone(OsPid, Grace) of
-                 true -> ok;
-                 false -> kill(OsPid), wait_gone(OsPid, ?EXIT_GRACE_MS), killed
-             end,
-    {Result, S#st{port = undefined}}.
-
-kill(OsPid) ->
-    _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid) ++ " 2>/dev/null"),
+    [gen_server:reply(From, Reply) || {From, Reply} <- held(Pending, Reason)],
     ok.
 
-%% The runtime reaps its port programs, so `kill -0' fails once it exited.
-wait_gone(OsPid, Left) ->
-    case alive(OsPid) of
-        false -> true;
-        true when Left =< 0 -> false;
-        true -> timer:sleep(20), wait_gone(OsPid, Left - 20)
+%% The pending requests' replies, {error, Reason} each, their timers off.
+held(#st{pending = Pending}, Reason) ->
+    held(Pending, Reason);
+held(Pending, Reason) ->
+    [begin _ = erlang:cancel_timer(TRef), {From, {error, Reason}} end
+     || {From, TRef} <- maps:values(Pending)].
+
+%% Asks the program to exit (the `exit' op: it cancels what is in flight
+%% and exits) and waits for its exit status; SIGKILL after GraceMs.
+begin_exit(#st{port = Port, next_id = Id} = S, From, GraceMs) ->
+    catch port_command(Port, ocisign_json:encode(#{<<"id">> => Id, <<"op">> => <<"exit">>})),
+    S#st{next_id = Id + 1, closing = #{from => From, result => ok, timer => closing_timer(GraceMs), waiters => []}}.
+
+%% SIGKILL to the program while its port is open (so its process id is
+%% still ours), then wait for the exit status the runtime reports; Held are
+%% replies (the pending requests' failures) given once it is gone, so a
+%% caller told `timeout' knows the program is dead.
+kill_program(#st{port = Port, closing = Closing} = S, Held) ->
+    case erlang:port_info(Port, os_pid) of
+        {os_pid, OsPid} -> signal_kill(OsPid);
+        undefined -> ok
+    end,
+    {From, Waiters} = case Closing of
+                          #{from := F, waiters := W} -> {F, W};
+                          undefined -> {none, []}
+                      end,
+    S#st{pending = #{}, closing = #{from => From, result => killed, timer => closing_timer(?EXIT_GRACE_MS),
+                                    waiters => Waiters ++ Held}}.
+
+closing_timer(Ms) ->
+    Ref = make_ref(),
+    erlang:send_after(Ms, self(), {closing_timeout, Ref}),
+    Ref.
+
+%% kill(1) run directly, no shell.
+signal_kill(OsPid) ->
+    case os:find_executable("kill") of
+        false ->
+            ok;
+        Kill ->
+            P = open_port({spawn_executable, Kill}, [{args, ["-KILL", integer_to_list(OsPid)]}, exit_status]),
+            receive {P, {exit_status, _}} -> ok after ?EXIT_GRACE_MS -> catch port_close(P) end
     end.
 
-alive(OsPid) ->
-    os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>/dev/null && echo alive") =:= "alive\n".
-
-flush_port(Port) ->
-    receive
-        {Port, _} -> flush_port(Port);
-        {'EXIT', Port, _} -> flush_port(Port)
-    after 0 -> ok
-    end.
+finish(#st{closing = #{from := From, result := Result, waiters := Waiters}} = S) ->
+    [gen_server:reply(W, Reply) || {W, Reply} <- Waiters],
+    From =/= none andalso gen_server:reply(From, Result),
+    {stop, normal, S};
+finish(S) ->
+    {stop, normal, S}.
