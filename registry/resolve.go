@@ -116,9 +116,13 @@ func (c *Client) resolve(ctx context.Context, conn *repoConn, ref name.Reference
 	}
 }
 
+// maxRecursiveSubjects bounds what one recursive Sign signs: an index and
+// all its (nested) children. Real multi-platform images have a handful.
+const maxRecursiveSubjects = 1024
+
 // subjects returns the digests to sign: the requested one first and, with
 // recursive on an index, every child manifest (nested indexes walked, each
-// digest once).
+// digest once, breadth first). One index body is held at a time.
 func (c *Client) subjects(ctx context.Context, conn *repoConn, ref name.Reference, digest string, recursive bool) ([]string, error) {
 	root, err := c.resolve(ctx, conn, ref, digest, recursive)
 	if err != nil {
@@ -129,35 +133,48 @@ func (c *Client) subjects(ctx context.Context, conn *repoConn, ref name.Referenc
 		return out, nil
 	}
 	seen := map[string]bool{root.digest: true}
-	queue := []subject{root}
-	for len(queue) > 0 {
-		idx := queue[0]
-		queue = queue[1:]
-		var im v1.IndexManifest
-		if err := json.Unmarshal(idx.body, &im); err != nil {
-			return nil, &Error{Op: "read index", Ref: conn.repo.Name() + "@" + idx.digest, Code: CodeRegistryError,
-				Err: err, detail: "index does not parse"}
+	var nested []string // index digests still to read
+	for idx := root; ; {
+		children, err := indexChildren(conn, idx)
+		if err != nil {
+			return nil, err
 		}
-		for _, child := range im.Manifests {
+		for _, child := range children {
 			d := child.Digest.String()
 			if seen[d] {
 				continue
 			}
 			switch child.MediaType {
 			case types.OCIImageIndex, types.DockerManifestList:
-				seen[d] = true
-				out = append(out, d)
-				dref := conn.repo.Digest(d)
-				nested, err := c.resolve(ctx, conn, dref, d, true)
-				if err != nil {
-					return nil, err
-				}
-				queue = append(queue, nested)
+				nested = append(nested, d)
 			case types.OCIManifestSchema1, types.DockerManifestSchema2:
-				seen[d] = true
-				out = append(out, d)
+			default:
+				continue
+			}
+			seen[d] = true
+			out = append(out, d)
+			if len(out) > maxRecursiveSubjects {
+				return nil, &Error{Op: "read index", Ref: conn.repo.Name() + "@" + root.digest, Code: CodeRegistryError,
+					detail: fmt.Sprintf("the index holds more than %d manifests (nested indexes included); refusing to sign them all", maxRecursiveSubjects)}
 			}
 		}
+		if len(nested) == 0 {
+			return out, nil
+		}
+		d := nested[0]
+		nested = nested[1:]
+		if idx, err = c.resolve(ctx, conn, conn.repo.Digest(d), d, true); err != nil {
+			return nil, err
+		}
 	}
-	return out, nil
+}
+
+// indexChildren parses an index's manifest list; the body can go after.
+func indexChildren(conn *repoConn, idx subject) ([]v1.Descriptor, error) {
+	var im v1.IndexManifest
+	if err := json.Unmarshal(idx.body, &im); err != nil {
+		return nil, &Error{Op: "read index", Ref: conn.repo.Name() + "@" + idx.digest, Code: CodeRegistryError,
+			Err: err, detail: "index does not parse"}
+	}
+	return im.Manifests, nil
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"os"
 
 	"github.com/ocisign/ocisign/internal/bounded"
 )
@@ -30,7 +29,7 @@ type PasswordFunc func() ([]byte, error)
 // one it fails with ErrPasswordNeeded.
 func EnvPassword(fallback PasswordFunc) PasswordFunc {
 	return func() ([]byte, error) {
-		if v, ok := os.LookupEnv("COSIGN_PASSWORD"); ok {
+		if v, ok := LookupEnvPassword(); ok {
 			return []byte(v), nil
 		}
 		if fallback != nil {

@@ -48,7 +48,7 @@ func generateKeyPairCommand() *cli.Command {
 // newKeyPassword takes COSIGN_PASSWORD when set (even empty), else asks twice
 // on a terminal; there is no password flag so that none lands in shell history.
 func newKeyPassword(c *cli.Context) ([]byte, error) {
-	if pw, ok := os.LookupEnv("COSIGN_PASSWORD"); ok {
+	if pw, ok := signing.LookupEnvPassword(); ok {
 		return []byte(pw), nil
 	}
 	fd := int(os.Stdin.Fd())

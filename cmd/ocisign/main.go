@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ocisign/ocisign/signing"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -30,6 +32,9 @@ func usagef(format string, args ...any) error {
 }
 
 func main() {
+	// Before anything can start a child process: credential helpers and
+	// the like must not inherit the key password.
+	signing.TakeEnvPassword()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 

@@ -48,6 +48,10 @@ func runPort(c *cli.Context) error {
 	}
 	defer frames.Close()
 	stderr := c.App.ErrWriter
+	// Decrypted keys stay in memory for the port's life: no core dumps.
+	if err := port.DisableCoreDumps(); err != nil {
+		fmt.Fprintf(stderr, "ocisign port: warning: could not disable core dumps: %v\n", err)
+	}
 
 	if c.Args().Present() {
 		return usagef("port takes no arguments")

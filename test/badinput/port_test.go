@@ -43,7 +43,7 @@ func portCases() []portCase {
 		{name: "no op", frame: f(`{"id":7}`),
 			want: `{"id":7,"ok":false,"error":{"code":"invalid_request","message":"missing field \"op\" (sign, verify, public_key or version)","retryable":false}}`},
 		{name: "unknown op", frame: f(`{"id":"x","op":"Sign"}`),
-			want: `{"id":"x","ok":false,"error":{"code":"unknown_op","message":"unknown op \"Sign\" (expected sign, verify, public_key or version)","retryable":false}}`},
+			want: `{"id":"x","ok":false,"error":{"code":"unknown_op","message":"unknown op \"Sign\" (expected sign, verify, public_key, version or exit)","retryable":false}}`},
 		{name: "typo in a field", frame: f(`{"id":8,"op":"sign","reference":"{reg}/a:1","sign_kye":"k.key"}`),
 			want: `{"id":8,"ok":false,"error":{"code":"invalid_request","message":"unknown field \"sign_kye\" for op \"sign\" (allowed: reference, digest, sign_key, annotations, recursive, allow_insecure_registry, timeout_ms, rekor_url, rekor_public_key)","retryable":false}}`},
 		{name: "recursive a string", frame: f(`{"id":9,"op":"sign","reference":"{reg}/a:1","recursive":"yes"}`),
