@@ -41,7 +41,7 @@ func portCases() []portCase {
 		{name: "id an object", frame: f(`{"id":{},"op":"version"}`),
 			want: `{"id":null,"ok":false,"error":{"code":"invalid_request","message":"field \"id\" must be a number or a string, got object","retryable":false}}`},
 		{name: "no op", frame: f(`{"id":7}`),
-			want: `{"id":7,"ok":false,"error":{"code":"invalid_request","message":"missing field \"op\" (sign, verify, public_key or version)","retryable":false}}`},
+			want: `{"id":7,"ok":false,"error":{"code":"invalid_request","message":"missing field \"op\" (sign, verify, public_key, version or exit)","retryable":false}}`},
 		{name: "unknown op", frame: f(`{"id":"x","op":"Sign"}`),
 			want: `{"id":"x","ok":false,"error":{"code":"unknown_op","message":"unknown op \"Sign\" (expected sign, verify, public_key, version or exit)","retryable":false}}`},
 		{name: "typo in a field", frame: f(`{"id":8,"op":"sign","reference":"{reg}/a:1","sign_kye":"k.key"}`),
