@@ -2,11 +2,12 @@
 # make test   install what the tests need and run every test (what CI runs)
 # make build  build bin/ocisign
 # make bench  ocisign vs cosign on a local registry; writes docs/benchmarks.md
+# make release  reproducible builds for every platform into dist/, SHA256SUMS and the plugin's checksum table
 GO ?= go
 # A fresh machine may have Go in /usr/local/go without it being on PATH.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test demo tools vet clean bench
+.PHONY: all build test demo tools vet clean bench release
 all: build
 
 build:
@@ -26,7 +27,10 @@ vet:
 	$(GO) vet ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+release:
+	scripts/release.sh
 
 # Not part of `make test`: timings need a quiet machine (test/bench). The
 # transparency-log step runs when test/rekor/install.sh has cached Rekor.

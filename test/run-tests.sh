@@ -129,6 +129,21 @@ erlang_tests() { test/erlang/run.sh; }
 otp27_root() { test/otp27/make-root.sh; }
 erlang_tests_otp27() { test/otp27/run.sh; }
 
+# make release is reproducible: two builds of one platform from this commit
+# are byte-identical (the plugin pins their SHA-256).
+release_reproducible() {
+	local t
+	t="$(mktemp -d)"
+	scripts/release.sh -o "$t/a" -t "$t/a.config" linux/amd64 &&
+		scripts/release.sh -o "$t/b" -t "$t/b.config" linux/amd64 &&
+		cmp "$t/a/ocisign-$(cat VERSION)-linux-amd64" "$t/b/ocisign-$(cat VERSION)-linux-amd64" &&
+		cmp "$t/a.config" "$t/b.config" &&
+		"$t/a/ocisign-$(cat VERSION)-linux-amd64" version | grep -qx "ocisign $(cat VERSION) (commit $(git rev-parse --short=12 HEAD))"
+	local status=$?
+	rm -rf "$t"
+	return $status
+}
+
 # Every go fuzz target (func FuzzX in a *_test.go) for FUZZTIME each (10s by
 # default). A crash fails the step and go test leaves the input in the
 # package's testdata/fuzz/FuzzX/: commit it with the fix, it is then a
@@ -154,6 +169,7 @@ step "otp 27 root" otp27_root
 step "go vet" go_vet
 step "go test" go_tests
 step "build bin/ocisign" build_cli
+step "release reproducible" release_reproducible
 step "erlang tests (host OTP)" erlang_tests
 step "erlang tests (OTP 27)" erlang_tests_otp27
 step "go fuzz" go_fuzz

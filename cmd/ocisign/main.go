@@ -13,8 +13,13 @@ import (
 	"github.com/ocisign/ocisign/signing"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
+// version and commit are set at build time by `make release`
+// (-ldflags "-X main.version=… -X main.commit=…"); the default is VERSION's
+// number marked as a development build.
+var (
+	version = "0.1.0-dev"
+	commit  = "unknown"
+)
 
 // Exit codes: 0 success, 1 operation failed, 2 usage error.
 const (
@@ -115,7 +120,7 @@ func versionCommand() *cli.Command {
 			if c.Args().Present() {
 				return usagef("version takes no arguments")
 			}
-			fmt.Fprintf(c.App.Writer, "ocisign %s\n", version)
+			fmt.Fprintf(c.App.Writer, "ocisign %s (commit %s)\n", version, commit)
 			return nil
 		},
 	}

@@ -41,9 +41,11 @@ SHIM=$TMP/erlang_shim/ocisign
 BIN=$SHIM/priv/ocisign
 mkdir -p "$SHIM/priv"
 cp -r "$ROOT/erlang_shim/ocisign/src" "$ROOT/erlang_shim/ocisign/test" "$ROOT/erlang_shim/ocisign/rebar.config" "$SHIM/"
+cp "$ROOT/erlang_shim/ocisign/priv/checksums.config" "$SHIM/priv/"
 cp "$ROOT/rebar.config.example" "$TMP/"
 
 cleanup() {
+    for pid in ${SERVERS:-}; do kill "$pid" 2>/dev/null; done
     if [ -n "$REGISTRY_PID" ]; then
         kill "$REGISTRY_PID" 2>/dev/null
         wait "$REGISTRY_PID" 2>/dev/null
@@ -628,6 +630,100 @@ if grep -q "git_subdir" <<<"$example_terms"; then
 else
     fail "rebar.config.example's plugin lines name a git_subdir" "$example_terms"
 fi
+
+# --- (e) the program comes from a verified release download ----------------------
+# scripts/release.sh (what `make release` runs) builds this platform's file
+# and writes the checksum table into a copy of the plugin; a loopback HTTP
+# server (inets) serves the files. rebar3 runs with neither Go nor ocisign
+# on PATH and a fresh rebar3 cache.
+HOST_PLATFORM=linux/$(case "$(uname -m)" in x86_64) echo amd64 ;; aarch64) echo arm64 ;; esac)
+DL=$TMP/download
+mkdir -p "$DL/shim" "$DL/served" "$DL/empty" "$DL/bad" "$DL/short" "$DL/nopath"
+cp -r "$SHIM" "$DL/shim/ocisign" && rm -rf "$DL/shim/ocisign/_build" "$DL/shim/ocisign/priv/ocisign"
+if ! out=$(cd "$ROOT" && scripts/release.sh -o "$DL/served" -t "$DL/shim/ocisign/priv/checksums.config" "$HOST_PLATFORM" 2>&1); then
+    fail "scripts/release.sh $HOST_PLATFORM" "$out"
+fi
+ART=$(cd "$DL/served" && ls ocisign-*-linux-*)
+# A file of the pinned size that would leave a mark if it were ever run.
+{ printf '#!/bin/sh\ntouch %s/ran\n' "$DL"; head -c "$(stat -c %s "$DL/served/$ART")" /dev/zero | tr '\0' '#'; } |
+    head -c "$(stat -c %s "$DL/served/$ART")" >"$DL/bad/$ART"
+head -c 1000 "$DL/served/$ART" >"$DL/short/$ART"
+for d in served empty bad short; do
+    escript "$ROOT/test/erlang/serve_dir.escript" "$DL/$d" "$DL/$d.port" "$DL/$d.log" &
+    SERVERS="${SERVERS:-} $!"
+done
+for d in served empty bad short; do
+    for _ in $(seq 100); do [ -s "$DL/$d.port" ] && break; sleep 0.1; done
+done
+url() { echo "http://127.0.0.1:$(cat "$DL/$1.port")"; }
+# PATH without go or ocisign: a stale ocisign that marks any use but `version`.
+printf '#!/bin/sh\n[ "$1" = version ] && echo "ocisign 0.0.1 (commit stale)" && exit 0\ntouch %s/stale-ran\n' "$DL" >"$DL/nopath/ocisign"
+chmod +x "$DL/nopath/ocisign"
+NOPATH=$DL/nopath:/usr/bin:/bin
+for p in proj proj2; do
+    project "$DL/$p" && rm "$DL/$p/_checkouts/ocisign" && ln -s "$DL/shim/ocisign" "$DL/$p/_checkouts/ocisign"
+done
+# dl_run CACHE URL TAG [PROJECT]: the hook in a project (default proj), with
+# that rebar3 cache and download URL.
+dl_run() {
+    in_project "$DL/${4:-proj}" env -u OCISIGN_BIN PATH="$NOPATH" REBAR_CACHE_DIR="$1" OCISIGN_DOWNLOAD_URL="$2" \
+        rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t "app:$3"
+}
+requests() { [ -f "$DL/$1.log" ] && grep -c "GET /$ART" "$DL/$1.log" || echo 0; }
+if PATH=$NOPATH command -v go >/dev/null 2>&1; then
+    fail "download tests: go must not be on their PATH" "$NOPATH"
+fi
+dl_run "$DL/cache" "$(url served)" dl1
+if [ "$STATUS" -eq 0 ] && grep -q '^Signed: sha256:' <<<"$OUT" && [ "$(grep -c "fetching $ART" <<<"$OUT")" = 1 ] &&
+    [ "$(requests served)" = 1 ] && [ -x "$DL/cache/ocisign/"*"/$ART" ] && [ ! -e "$DL/stale-ran" ]; then
+    pass "no Go, no ocisign on PATH: the release file is fetched once, verified, cached, and signs"
+else
+    fail "no Go, no ocisign on PATH: the release file is fetched once, verified, cached, and signs (status $STATUS, requests $(requests served))" "$OUT"
+fi
+cosign_verify "downloaded program" "$REG/ns/app:dl1"
+dl_run "$DL/cache" "$(url served)" dl2
+if [ "$STATUS" -eq 0 ] && grep -q '^Signed: sha256:' <<<"$OUT" && ! grep -q 'fetching' <<<"$OUT" && [ "$(requests served)" = 1 ]; then
+    pass "second run: the cached program, no HTTP request, nothing printed about it"
+else
+    fail "second run: the cached program, no HTTP request, nothing printed about it (requests $(requests served))" "$OUT"
+fi
+# dl_fails NAME URL TAG PATTERN: exit 1 before the push, nothing cached or run.
+dl_fails() {
+    local name=$1 u=$2 tag=$3 pattern=$4
+    rm -rf "$DL/cache_$tag"
+    dl_run "$DL/cache_$tag" "$u" "$tag"
+    if [ "$STATUS" -eq 1 ] && grep -q -- "$pattern" <<<"$OUT" && absent "$REG/ns/app:$tag" &&
+        [ -z "$(find "$DL/cache_$tag" -type f 2>/dev/null)" ] && [ ! -e "$DL/ran" ] && [ ! -e "$DL/stale-ran" ] &&
+        grep -q 'OCISIGN_DOWNLOAD_URL' <<<"$OUT" && grep -q 'build_from_source' <<<"$OUT"; then
+        pass "$name: exit 1 naming the problem and the ways out, nothing pushed, cached or run"
+    else
+        fail "$name: exit 1 naming the problem and the ways out, nothing pushed, cached or run (status $STATUS)" "$OUT"
+    fi
+}
+dl_fails "tampered release file (same size)" "$(url bad)" dlbad "checksum mismatch: $(url bad)/$ART has SHA-256"
+dl_fails "truncated release file" "$(url short)" dlshort "has 1000 bytes, the pinned release file"
+dl_fails "release file missing (404)" "$(url empty)" dl404 "$(url empty)/$ART was not found (404)"
+dl_fails "download server unreachable" "http://127.0.0.1:$CLOSED" dldown "could not be fetched"
+if grep -q "0.0.1, not" <<<"$OUT"; then
+    pass "a stale ocisign on PATH is named and not used"
+else
+    fail "a stale ocisign on PATH is named and not used" "$OUT"
+fi
+# Two rebar3 processes fetching into one empty cache: both sign, one good file.
+rm -rf "$DL/cache_race"
+(dl_run "$DL/cache_race" "$(url served)" race1; echo "$STATUS" >"$DL/race1.status"; echo "$OUT" >"$DL/race1.out") &
+r1=$!
+(dl_run "$DL/cache_race" "$(url served)" race2 proj2; echo "$STATUS" >"$DL/race2.status"; echo "$OUT" >"$DL/race2.out") &
+r2=$!
+wait "$r1" "$r2"
+files=$(find "$DL/cache_race" -type f | wc -l)
+if [ "$(cat "$DL/race1.status")" = 0 ] && [ "$(cat "$DL/race2.status")" = 0 ] && [ "$files" = 1 ] &&
+    (cd "$DL/served" && sha256sum "$ART") | sed "s|$ART|$(find "$DL/cache_race" -type f)|" | sha256sum -c --quiet -; then
+    pass "concurrent first use: both runs sign, the cache holds one good file"
+else
+    fail "concurrent first use: both runs sign, the cache holds one good file (statuses $(cat "$DL/race1.status" "$DL/race2.status" 2>&1 | tr '\n' ' '), files $files)" "$(find "$DL/cache_race"; tail -5 "$DL/race1.out" "$DL/race2.out")"
+fi
+for pid in $SERVERS; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 
 # --- no orphans -----------------------------------------------------------------
 

@@ -26,7 +26,9 @@
                      bin := string() | undefined,
                      on_error := fail | warn,
                      rekor_url := binary() | undefined,
-                     rekor_public_key := string() | undefined}.
+                     rekor_public_key := string() | undefined,
+                     download_url := string() | undefined,
+                     build_from_source := boolean()}.
 -export_type([key_source/0, options/0]).
 
 %%--------------------------------------------------------------------
@@ -293,7 +295,8 @@ dedup([H | T], Acc) ->
 options(Config) when is_list(Config) ->
     Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
                  timeout_ms => undefined, bin => undefined, on_error => fail,
-                 rekor_url => undefined, rekor_public_key => undefined},
+                 rekor_url => undefined, rekor_public_key => undefined,
+                 download_url => undefined, build_from_source => false},
     try
         lists:foldl(fun option/2, {Defaults, []}, first_of_each_key(Config))
     of
@@ -317,7 +320,7 @@ first_of_each_key(Config) ->
                             end, {[], sets:new()}, Config),
     lists:reverse(Kept).
 
-option({K, V}, {Opts, Unknown}) when K =:= recursive; K =:= allow_insecure_registry ->
+option({K, V}, {Opts, Unknown}) when K =:= recursive; K =:= allow_insecure_registry; K =:= build_from_source ->
     case is_boolean(V) of
         true -> {Opts#{K => V}, Unknown};
         false -> throw({bad_option, K, V})
@@ -330,6 +333,16 @@ option({bin, V}, {Opts, Unknown}) ->
     case str(V) of
         undefined -> throw({bad_option, bin, V});
         S -> {Opts#{bin => S}, Unknown}
+    end;
+option({download_url, V}, {Opts, Unknown}) ->
+    case str(V) of
+        S when is_list(S), S =/= "" ->
+            case ocisign_download:check_url(S) of
+                ok -> {Opts#{download_url => S}, Unknown};
+                {error, Why} -> throw({bad_download_url, Why})
+            end;
+        _ ->
+            throw({bad_option, download_url, V})
     end;
 option({on_error, V}, {Opts, Unknown}) when V =:= fail; V =:= warn ->
     {Opts#{on_error => V}, Unknown};
@@ -372,14 +385,18 @@ digest(Args) ->
             end
     end.
 
-%% @doc ocisign_port:open/1 options. A relative {bin, Path} is resolved
-%% against Root, the project root (where rebar.config is), so that it does
-%% not depend on the working directory at the time the port is opened.
+%% @doc ocisign_port:open/1 options (see ocisign_bin:find/1). A relative
+%% {bin, Path} is resolved against Root, the project root (where
+%% rebar.config is), so that it does not depend on the working directory at
+%% the time the port is opened.
 -spec port_options(options(), file:filename()) -> map().
-port_options(#{bin := undefined}, _Root) ->
-    #{};
-port_options(#{bin := Bin}, Root) ->
-    #{bin => filename:absname(Bin, Root)}.
+port_options(#{bin := Bin, download_url := Url, build_from_source := Build}, Root) ->
+    Abs = case Bin of
+              undefined -> undefined;
+              _ -> filename:absname(Bin, Root)
+          end,
+    maps:filter(fun(_, V) -> V =/= undefined end,
+                #{bin => Abs, download_url => Url, build_from_source => Build}).
 
 %% @doc The ocisign_port:sign/2 request for one reference. timeout_ms is
 %% always sent so that the program's deadline (which an OCISIGN_CONFIG file
@@ -454,6 +471,8 @@ format_error({bad_option, rekor_url, V}) ->
 format_error({bad_option, ocisign, V}) ->
     %% Not echoed: it may hold a rekor_url with credentials.
     f("{ocisign, ...} must be a list of {Key, Value} options, got ~ts", [kind(V)]);
+format_error({bad_download_url, Why}) ->
+    f("{ocisign, [{download_url, _}]}: ~ts", [ocisign_download:format_error(Why)]);
 format_error({rekor_public_key_missing, Path}) ->
     f("{ocisign, [{rekor_public_key, _}]}: the log's public key file ~ts does not exist "
       "(a relative path is relative to the project root)", [Path]);
@@ -461,8 +480,9 @@ format_error({bad_option, rekor_public_key, V}) ->
     f("{ocisign, [{rekor_public_key, ~p}]}: rekor_public_key must be a non-empty string, the path of "
       "the log's PEM public key (relative to the project root)", [V]);
 format_error({bad_option, K, V}) ->
-    f("{ocisign, [{~p, ~p}]} is not valid: recursive and allow_insecure_registry take true|false, "
-      "timeout_ms a positive integer, bin a path, on_error fail|warn", [K, V]);
+    f("{ocisign, [{~p, ~p}]} is not valid: recursive, allow_insecure_registry and build_from_source take "
+      "true|false, timeout_ms a positive integer, bin a path, download_url an https:// URL, on_error fail|warn",
+      [K, V]);
 format_error(Other) ->
     f("~p", [Other]).
 

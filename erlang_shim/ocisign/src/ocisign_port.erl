@@ -515,6 +515,7 @@ format_error({open_failed, Bin, R}) ->
 format_error({invalid_request, Msg}) ->
     lists:flatten(io_lib:format("invalid request: ~ts", [Msg]));
 format_error(Reason) when element(1, Reason) =:= bin_missing;
+                          element(1, Reason) =:= bin_download;
                           element(1, Reason) =:= bin_not_found;
                           element(1, Reason) =:= bin_not_executable ->
     ocisign_bin:format_error(Reason);

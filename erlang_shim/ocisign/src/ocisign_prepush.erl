@@ -7,10 +7,10 @@
 %% the log key file exists. The port stays open for the signing.
 -module(ocisign_prepush).
 
--export([take_key/1, check/2, close/1, restore_env/1]).
+-export([take_key/1, check/2, close/1, restore_env/1, program_options/3]).
 
 -type plan() :: skip | #{port := pid(), key := string(), opts := ocisign_config:options(),
-                         push := string(), root := file:filename()}.
+                         push := string(), root := file:filename(), program := map()}.
 -export_type([plan/0]).
 
 %% @doc The key (--sign-key > OCIBUILD_SIGN_KEY > {ocibuild, [{sign_key, _}]}),
@@ -52,7 +52,8 @@ check(State, Key) ->
                 {ok, Opts, Unknown} ->
                     [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
                     Root = rebar_dir:root_dir(State),
-                    Plan = #{key => filename:absname(KeyPath, Root), opts => Opts, push => Push, root => Root},
+                    Plan = #{key => filename:absname(KeyPath, Root), opts => Opts, push => Push, root => Root,
+                             program => program_options(State, Opts, Root)},
                     checked(ready(Plan), Opts);
                 {error, Reason} ->
                     {error, {ocisign_prv_sign, {config, Reason}}}
@@ -71,7 +72,7 @@ checked({error, Why}, _Opts) ->
 ready(#{key := Key, opts := Opts, root := Root} = Plan) ->
     case check_log_key(Opts, Root) of
         ok ->
-            case ocisign_port:open(ocisign_config:port_options(Opts, Root)) of
+            case ocisign_port:open(maps:get(program, Plan)) of
                 {ok, Pid} ->
                     case ocisign_port:public_key(Pid, #{sign_key => Key}) of
                         {ok, _} ->
@@ -95,6 +96,15 @@ check_log_key(#{rekor_public_key := Path}, Root) when Path =/= undefined ->
     end;
 check_log_key(_Opts, _Root) ->
     ok.
+
+%% @doc How to find (or fetch) the program: the {ocisign, [...]} options,
+%% rebar3's cache directory for downloads, and rebar3's console for the
+%% one progress line of a download.
+-spec program_options(rebar_state:t(), ocisign_config:options(), file:filename()) -> map().
+program_options(State, Opts, Root) ->
+    (ocisign_config:port_options(Opts, Root))#{
+        cache_dir => rebar_dir:global_cache_dir(rebar_state:opts(State)),
+        say => fun(Fmt, Args) -> rebar_api:info(Fmt, Args) end}.
 
 -spec close(plan()) -> ok.
 close(#{port := Pid}) -> ocisign_port:close(Pid);

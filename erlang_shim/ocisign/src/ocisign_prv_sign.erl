@@ -55,7 +55,7 @@ do(State) ->
                                  {ok, Refs, Digest} ->
                                      sign_with_new_port(requests(Refs, Digest, filename:absname(KeyPath, Root),
                                                                  Opts, Root),
-                                                        ocisign_config:port_options(Opts, Root));
+                                                        ocisign_prepush:program_options(State, Opts, Root));
                                  {error, Reason} ->
                                      {error, {config, Reason}}
                              end,

@@ -153,9 +153,16 @@ port_options_test_() ->
     {ok, Defaults, []} = options([]),
     {ok, Rel, []} = options([{bin, "tools/ocisign"}]),
     {ok, Abs, []} = options([{bin, "/opt/ocisign/bin/ocisign"}]),
-    [?_assertEqual(#{}, ocisign_config:port_options(Defaults, "/proj")),
-     ?_assertEqual(#{bin => "/proj/tools/ocisign"}, ocisign_config:port_options(Rel, "/proj")),
-     ?_assertEqual(#{bin => "/opt/ocisign/bin/ocisign"}, ocisign_config:port_options(Abs, "/proj"))].
+    {ok, Dl, []} = options([{download_url, "https://artifacts.internal/ocisign/0.1.0"}, {build_from_source, true}]),
+    [?_assertEqual(#{build_from_source => false}, ocisign_config:port_options(Defaults, "/proj")),
+     ?_assertEqual(#{bin => "/proj/tools/ocisign", build_from_source => false}, ocisign_config:port_options(Rel, "/proj")),
+     ?_assertEqual(#{bin => "/opt/ocisign/bin/ocisign", build_from_source => false},
+                   ocisign_config:port_options(Abs, "/proj")),
+     ?_assertEqual(#{download_url => "https://artifacts.internal/ocisign/0.1.0", build_from_source => true},
+                   ocisign_config:port_options(Dl, "/proj")),
+     ?_assertMatch({error, {bad_download_url, {insecure_download_url, _}}},
+                   options([{download_url, "http://artifacts.internal/ocisign"}])),
+     ?_assertMatch({error, {bad_option, build_from_source, yes}}, options([{build_from_source, yes}]))].
 
 %% The resolved path finds the program whatever the working directory is.
 port_options_cwd_test() ->
@@ -180,7 +187,8 @@ port_options_cwd_test() ->
 options_test_() ->
     Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
                  timeout_ms => undefined, bin => undefined, on_error => fail,
-                 rekor_url => undefined, rekor_public_key => undefined},
+                 rekor_url => undefined, rekor_public_key => undefined,
+                 download_url => undefined, build_from_source => false},
     [?_assertEqual({ok, Defaults, []}, options([])),
      ?_assertEqual({ok, Defaults#{recursive => false, on_error => warn, timeout_ms => 1000,
                                   bin => "/x/ocisign", allow_insecure_registry => true,

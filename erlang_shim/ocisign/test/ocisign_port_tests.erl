@@ -89,7 +89,8 @@ format_error_test_() ->
      ?_assertMatch("the ocisign program was killed because another request on the same port timed out" ++ _,
                    F({port_exit, killed_after_timeout})),
      ?_assert(is_list(F(timeout))),
-     ?_assert(is_list(F({bin_missing, undefined}))),
+     ?_assert(is_list(F({bin_missing, #{version => "0.1.0", priv => undefined}}))),
+     ?_assert(is_list(F({bin_download, no_go, #{version => "0.1.0", priv => undefined}}))),
      ?_assert(is_list(F({protocol_mismatch, 2, 1})))].
 
 %% Replies as the Go program writes them, decoded by the codec in use.
