@@ -563,74 +563,6 @@ else
     fail "control: without ocisign a cosign key only gets the stand-in's warning, exit 0, unsigned" "$OUT"
 fi
 
-# --- (d) installing the plugin as the docs say -----------------------------------
-# The plugin lines of README.md and rebar.config.example, copied into a fresh
-# project with the git URL pointing at a local bare clone of this checkout
-# (its working tree committed on top, so uncommitted changes are tested too);
-# ocibuild is the stand-in in _checkouts. rebar3 must really fetch the
-# git_subdir (REBAR_OFFLINE would refuse), and the suite's dead proxy keeps
-# anything else from leaving the machine.
-DOC_URL=https://github.com/ocisign/ocisign.git
-if out=$(git clone -q "$ROOT" "$TMP/clone" 2>&1 &&
-    git -C "$TMP/clone" checkout -q -B main 2>&1 &&
-    rm -rf "$TMP/clone/erlang_shim" && cp -r "$ROOT/erlang_shim" "$TMP/clone/erlang_shim" &&
-    rm -rf "$TMP/clone/erlang_shim/ocisign/_build" "$TMP/clone/erlang_shim/ocisign/priv/ocisign" &&
-    git -C "$TMP/clone" add -A erlang_shim 2>&1 &&
-    git -C "$TMP/clone" -c user.name=test -c user.email=test@localhost commit -q --allow-empty -m "working tree" 2>&1 &&
-    git clone -q --bare "$TMP/clone" "$TMP/ocisign.git" 2>&1); then
-    pass "bare clone of the checkout for the install test"
-else
-    fail "bare clone of the checkout for the install test" "$out"
-fi
-
-# docs_project DIR PLUGIN_TERMS: the fixture without its plugin and ocisign
-# lines, plus PLUGIN_TERMS (the URL swapped for the bare clone).
-docs_project() {
-    local dir=$1 terms=$2
-    cp -r "$ROOT/test/erlang/fixture" "$dir"
-    mkdir -p "$dir/_checkouts"
-    ln -s "$ROOT/test/erlang/ocibuild_standin" "$dir/_checkouts/ocibuild"
-    sed -i -e '/^{plugins, /d' -e '/^{ocisign, /d' "$dir/rebar.config"
-    printf '%s\n' "${terms//$DOC_URL/file://$TMP/ocisign.git}" >>"$dir/rebar.config"
-    cp "$KEY" "$dir/cosign.key"
-}
-
-# install_check NAME DIR TAG: rebar3 compile fetches the plugin, the program
-# goes where README.md says, and the documented command signs; cosign verifies.
-install_check() {
-    local name=$1 dir=$2 priv
-    priv=$(sed -n 's|^`go build -o /path/to/yourproject/\(_build/[^ ]*\) ./cmd/ocisign`$|\1|p' "$ROOT/README.md")
-    OUT=$(cd "$dir" && env -u REBAR_OFFLINE rebar3 compile 2>&1 && [ -n "$priv" ] && cp "$BIN" "$dir/$priv" &&
-        env -u REBAR_OFFLINE rebar3 ocibuild --push "$REG/ns" -t "app:$3" --sign-key cosign.key 2>&1)
-    STATUS=$?
-    OUT=$(sed 's/\x1b\[[0-9;]*m//g' <<<"$OUT")
-    if [ "$STATUS" -eq 0 ] && [ -f "$dir/_build/default/plugins/ocisign/erlang_shim/ocisign/src/ocisign.erl" ] &&
-        [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ] && ! grep -qi 'errors loading plugin' <<<"$OUT"; then
-        pass "$name: the plugin is fetched with git_subdir and signs"
-    else
-        fail "$name: the plugin is fetched with git_subdir and signs (status $STATUS)" "$OUT"
-    fi
-    cosign_verify "$name" "$REG/ns/app:$3"
-}
-
-readme_block=$(awk '/^## With rebar3 and ocibuild/ {s = 1} s && /^```erlang/ {b = 1; next} b && /^```/ {exit} b' "$ROOT/README.md")
-if grep -q "git_subdir, \"$DOC_URL\"" <<<"$readme_block"; then
-    docs_project "$TMP/proj_readme" "$readme_block"
-    install_check "README.md's plugin lines" "$TMP/proj_readme" readme
-else
-    fail "README.md's plugin lines name $DOC_URL with git_subdir" "$readme_block"
-fi
-example_terms=$(erl -noshell -eval '
-    {ok, Terms} = file:consult("'"$ROOT"'/rebar.config.example"),
-    [io:format("~p.~n", [T]) || {K, _} = T <- Terms, lists:member(K, [project_plugins, plugins])],
-    halt().')
-if grep -q "git_subdir" <<<"$example_terms"; then
-    docs_project "$TMP/proj_example" "$example_terms {ocibuild, [{sign_key, \"cosign.key\"}]}."
-    install_check "rebar.config.example's plugin lines" "$TMP/proj_example" example
-else
-    fail "rebar.config.example's plugin lines name a git_subdir" "$example_terms"
-fi
-
 # --- (e) the program comes from a verified release download ----------------------
 # scripts/release.sh (what `make release` runs) builds this platform's file
 # and writes the checksum table into a copy of the plugin; a loopback HTTP
@@ -723,6 +655,95 @@ if [ "$(cat "$DL/race1.status")" = 0 ] && [ "$(cat "$DL/race2.status")" = 0 ] &&
 else
     fail "concurrent first use: both runs sign, the cache holds one good file (statuses $(cat "$DL/race1.status" "$DL/race2.status" 2>&1 | tr '\n' ' '), files $files)" "$(find "$DL/cache_race"; tail -5 "$DL/race1.out" "$DL/race2.out")"
 fi
+
+# {build_from_source, true} (here OCISIGN_BUILD=1): with Go on PATH and no
+# download possible, the plugin builds the program from the checkout its
+# _checkouts link points into (a copy of this repository's Go module with
+# the plugin, without any built program), and signs.
+mkdir -p "$DL/checkout/erlang_shim"
+(cd "$ROOT" && cp -r go.mod go.sum cmd internal port registry signing tlog "$DL/checkout/")
+cp -r "$DL/shim/ocisign" "$DL/checkout/erlang_shim/ocisign"
+project "$DL/proj_build" && rm "$DL/proj_build/_checkouts/ocisign" && ln -s "$DL/checkout/erlang_shim/ocisign" "$DL/proj_build/_checkouts/ocisign"
+in_project "$DL/proj_build" env -u OCISIGN_BIN PATH="$(dirname "$(command -v go)"):$NOPATH" REBAR_CACHE_DIR="$DL/cache_build" \
+    OCISIGN_DOWNLOAD_URL="http://127.0.0.1:$CLOSED" OCISIGN_BUILD=1 rebar3 ocibuild --push "$REG/ns" --sign-key cosign.key -t app:built
+if [ "$STATUS" -eq 0 ] && grep -q 'building the ocisign program' <<<"$OUT" && grep -q '^Signed: sha256:' <<<"$OUT" &&
+    [ -x "$DL/cache_build/ocisign/$(cat "$ROOT/VERSION")/built/ocisign" ]; then
+    pass "OCISIGN_BUILD=1: built from the checkout with go, cached, signs"
+else
+    fail "OCISIGN_BUILD=1: built from the checkout with go, cached, signs (status $STATUS)" "$OUT"
+fi
+
+# --- (f) installing the plugin as the docs say -----------------------------------
+# The plugin lines of README.md and rebar.config.example, copied into a fresh
+# project with the git URL pointing at a local bare clone of this checkout
+# (its working tree committed on top, so uncommitted changes are tested too,
+# with the checksum table of the release (e) serves); ocibuild is the
+# stand-in in _checkouts. rebar3 must really fetch the git_subdir
+# (REBAR_OFFLINE would refuse), and the suite's dead proxy keeps anything
+# else from leaving the machine. No Go and no ocisign of this version on
+# PATH: the program is the verified download from OCISIGN_DOWNLOAD_URL.
+DOC_URL=https://github.com/ocisign/ocisign.git
+if out=$(git clone -q "$ROOT" "$TMP/clone" 2>&1 &&
+    git -C "$TMP/clone" checkout -q -B main 2>&1 &&
+    rm -rf "$TMP/clone/erlang_shim" && cp -r "$ROOT/erlang_shim" "$TMP/clone/erlang_shim" &&
+    rm -rf "$TMP/clone/erlang_shim/ocisign/_build" "$TMP/clone/erlang_shim/ocisign/priv/ocisign" &&
+    cp "$DL/shim/ocisign/priv/checksums.config" "$TMP/clone/erlang_shim/ocisign/priv/checksums.config" &&
+    git -C "$TMP/clone" add -A erlang_shim 2>&1 &&
+    git -C "$TMP/clone" -c user.name=test -c user.email=test@localhost commit -q --allow-empty -m "working tree" 2>&1 &&
+    git clone -q --bare "$TMP/clone" "$TMP/ocisign.git" 2>&1); then
+    pass "bare clone of the checkout for the install test"
+else
+    fail "bare clone of the checkout for the install test" "$out"
+fi
+
+# docs_project DIR PLUGIN_TERMS: the fixture without its plugin and ocisign
+# lines, plus PLUGIN_TERMS (the URL swapped for the bare clone).
+docs_project() {
+    local dir=$1 terms=$2
+    cp -r "$ROOT/test/erlang/fixture" "$dir"
+    mkdir -p "$dir/_checkouts"
+    ln -s "$ROOT/test/erlang/ocibuild_standin" "$dir/_checkouts/ocibuild"
+    sed -i -e '/^{plugins, /d' -e '/^{ocisign, /d' "$dir/rebar.config"
+    printf '%s\n' "${terms//$DOC_URL/file://$TMP/ocisign.git}" >>"$dir/rebar.config"
+    cp "$KEY" "$dir/cosign.key"
+}
+
+# install_check NAME DIR TAG: the documented command signs (the program
+# downloaded and verified on the way); cosign verifies.
+install_check() {
+    local name=$1 dir=$2
+    OUT=$(cd "$dir" && env -u REBAR_OFFLINE -u OCISIGN_BIN PATH="$NOPATH" REBAR_CACHE_DIR="$dir/rebar-cache" \
+        OCISIGN_DOWNLOAD_URL="$(url served)" rebar3 ocibuild --push "$REG/ns" -t "app:$3" --sign-key cosign.key 2>&1)
+    STATUS=$?
+    OUT=$(sed 's/\x1b\[[0-9;]*m//g' <<<"$OUT")
+    if [ "$STATUS" -eq 0 ] && [ -f "$dir/_build/default/plugins/ocisign/erlang_shim/ocisign/src/ocisign.erl" ] &&
+        [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ] && ! grep -qi 'errors loading plugin' <<<"$OUT" &&
+        grep -q "fetching $ART" <<<"$OUT"; then
+        pass "$name: the plugin is fetched with git_subdir, its program downloaded and verified, and it signs"
+    else
+        fail "$name: the plugin is fetched with git_subdir, its program downloaded and verified, and it signs (status $STATUS)" "$OUT"
+    fi
+    cosign_verify "$name" "$REG/ns/app:$3"
+}
+
+readme_block=$(awk '/^## With rebar3 and ocibuild/ {s = 1} s && /^```erlang/ {b = 1; next} b && /^```/ {exit} b' "$ROOT/README.md")
+if grep -q "git_subdir, \"$DOC_URL\"" <<<"$readme_block"; then
+    docs_project "$TMP/proj_readme" "$readme_block"
+    install_check "README.md's plugin lines" "$TMP/proj_readme" readme
+else
+    fail "README.md's plugin lines name $DOC_URL with git_subdir" "$readme_block"
+fi
+example_terms=$(erl -noshell -eval '
+    {ok, Terms} = file:consult("'"$ROOT"'/rebar.config.example"),
+    [io:format("~p.~n", [T]) || {K, _} = T <- Terms, lists:member(K, [project_plugins, plugins])],
+    halt().')
+if grep -q "git_subdir" <<<"$example_terms"; then
+    docs_project "$TMP/proj_example" "$example_terms {ocibuild, [{sign_key, \"cosign.key\"}]}."
+    install_check "rebar.config.example's plugin lines" "$TMP/proj_example" example
+else
+    fail "rebar.config.example's plugin lines name a git_subdir" "$example_terms"
+fi
+
 for pid in $SERVERS; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 
 # --- no orphans -----------------------------------------------------------------

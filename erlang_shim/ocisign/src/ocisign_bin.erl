@@ -122,14 +122,29 @@ build(Opts, Seen) ->
             end
     end.
 
+%% The checkout the plugin's files come from: a _checkouts/ocisign link (or
+%% priv link in _build) into a clone of the repository, whose root has
+%% cmd/ocisign. rebar3's git_subdir installs fetch erlang_shim/ only.
 source_root() ->
-    case code:lib_dir(ocisign) of
+    case code:priv_dir(ocisign) of
         {error, _} -> none;
-        App ->
+        Priv ->
+            App = filename:dirname(real_path(Priv)),
             Root = filename:dirname(filename:dirname(App)),
             case filelib:is_regular(filename:join([Root, "cmd", "ocisign", "main.go"])) of
                 true -> {ok, Root};
                 false -> none
+            end
+    end.
+
+%% Every symbolic link resolved (readlink -f), or Path as it is.
+real_path(Path) ->
+    case os:find_executable("readlink") of
+        false -> Path;
+        Readlink ->
+            case run(Readlink, {"/", ["-f", Path], []}) of
+                {0, Out} -> string:trim(binary_to_list(Out));
+                _ -> Path
             end
     end.
 
