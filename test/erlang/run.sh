@@ -712,10 +712,8 @@ docs_project() {
 # downloaded and verified on the way); cosign verifies.
 install_check() {
     local name=$1 dir=$2
-    OUT=$(cd "$dir" && env -u REBAR_OFFLINE -u OCISIGN_BIN PATH="$NOPATH" REBAR_CACHE_DIR="$dir/rebar-cache" \
-        OCISIGN_DOWNLOAD_URL="$(url served)" rebar3 ocibuild --push "$REG/ns" -t "app:$3" --sign-key cosign.key 2>&1)
-    STATUS=$?
-    OUT=$(sed 's/\x1b\[[0-9;]*m//g' <<<"$OUT")
+    in_project "$dir" env -u REBAR_OFFLINE -u OCISIGN_BIN PATH="$NOPATH" REBAR_CACHE_DIR="$dir/rebar-cache" \
+        OCISIGN_DOWNLOAD_URL="$(url served)" rebar3 ocibuild --push "$REG/ns" -t "app:$3" --sign-key cosign.key
     if [ "$STATUS" -eq 0 ] && [ -f "$dir/_build/default/plugins/ocisign/erlang_shim/ocisign/src/ocisign.erl" ] &&
         [ "$(grep -c '^Signed: sha256:' <<<"$OUT")" -eq 1 ] && ! grep -qi 'errors loading plugin' <<<"$OUT" &&
         grep -q "fetching $ART" <<<"$OUT"; then

@@ -148,16 +148,20 @@ real_path(Path) ->
             end
     end.
 
+%% Runs Exe in Dir; {ExitStatus | timeout, Output} within TimeoutMs.
 run(Exe, {Dir, Args, Env}) ->
+    run(Exe, {Dir, Args, Env}, 600000).
+
+run(Exe, {Dir, Args, Env}, TimeoutMs) ->
     Port = open_port({spawn_executable, Exe}, [{args, Args}, {cd, Dir}, {env, Env}, exit_status,
                                                 stderr_to_stdout, binary]),
-    collect(Port, <<>>).
+    collect(Port, <<>>, TimeoutMs).
 
-collect(Port, Acc) ->
+collect(Port, Acc, TimeoutMs) ->
     receive
-        {Port, {data, D}} -> collect(Port, <<Acc/binary, D/binary>>);
+        {Port, {data, D}} -> collect(Port, <<Acc/binary, D/binary>>, TimeoutMs);
         {Port, {exit_status, S}} -> {S, Acc}
-    after 600000 ->
+    after TimeoutMs ->
         catch port_close(Port),
         {timeout, Acc}
     end.
@@ -192,19 +196,9 @@ first_matching([P | Rest], Version, Seen) ->
 
 %% `ocisign version' prints "ocisign VERSION (commit C)".
 program_version(Path) ->
-    Port = open_port({spawn_executable, Path}, [{args, ["version"]}, exit_status, stderr_to_stdout, binary]),
-    case collect_version(Port, <<>>) of
+    case run(Path, {"/", ["version"], []}, 10000) of
         {0, <<"ocisign ", Rest/binary>>} -> {ok, binary_to_list(hd(binary:split(Rest, [<<" ">>, <<"\n">>])))};
         _ -> error
-    end.
-
-collect_version(Port, Acc) ->
-    receive
-        {Port, {data, D}} -> collect_version(Port, <<Acc/binary, D/binary>>);
-        {Port, {exit_status, S}} -> {S, Acc}
-    after 10000 ->
-        catch port_close(Port),
-        {timeout, Acc}
     end.
 
 explicit(Where, Path) ->
