@@ -47,7 +47,7 @@ func TestRekorURLCredentialsNeverEchoed(t *testing.T) {
 	run := func(env map[string]string, defaultURL, frame string) reply {
 		t.Helper()
 		cfg := testConfig(env)
-		cfg.DefaultRekorURL = defaultURL
+		cfg.Defaults.RekorURL = defaultURL
 		cfg.Tlog.MaxAttempts = 1
 		cfg.Logf = func(format string, args ...any) {
 			logMu.Lock()

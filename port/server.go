@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/ocisign/ocisign/internal/settings"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 	"github.com/ocisign/ocisign/tlog"
@@ -57,17 +58,14 @@ type Config struct {
 	LoadPrivateKey func(path string) (*signing.Signer, error)
 	// LoadPublicKey loads a verification key; nil means signing.LoadPublicKey.
 	LoadPublicKey func(path string) (*signing.Verifier, error)
-	// DefaultSignKey is used when neither the request's sign_key nor
-	// OCIBUILD_SIGN_KEY names a key (the CLI passes its config's sign_key).
-	DefaultSignKey string
+	// Defaults are the config file's settings (sign_key, rekor_url,
+	// rekor_public_key, annotations, recursive): what a request and the
+	// environment leave open, resolved as the CLI resolves them
+	// (internal/settings).
+	Defaults settings.Values
 	// Getenv reads OCIBUILD_SIGN_KEY, COSIGN_REPOSITORY, OCISIGN_REKOR_URL and
 	// SIGSTORE_REKOR_PUBLIC_KEY; nil means os.Getenv.
 	Getenv func(string) string
-	// DefaultRekorURL and DefaultRekorPublicKey apply when neither the
-	// request nor OCISIGN_REKOR_URL / SIGSTORE_REKOR_PUBLIC_KEY name a log
-	// or its key (the CLI passes its config's rekor_url, rekor_public_key).
-	DefaultRekorURL       string
-	DefaultRekorPublicKey string
 	// Tlog is the base for the port's transparency log clients, one per log
 	// URL and key file (HTTPClient, Timeout, MaxAttempts, UserAgent).
 	Tlog tlog.Options
@@ -324,17 +322,29 @@ func (s *server) handle(ctx context.Context, req *request) {
 	}
 }
 
+// settings resolves the request's fields over the environment and the
+// config file, the CLI's order (internal/settings).
+func (s *server) settings(req *request) settings.Values {
+	op := settings.Sign
+	if req.op == "verify" {
+		op = settings.Verify
+	}
+	return settings.Resolve(settings.Values{SignKey: req.signKey, RekorURL: req.rekorURL, RekorPublicKey: req.rekorPublicKey,
+		Annotations: req.annotations, Recursive: req.recursive}, s.cfg.Getenv, s.cfg.Defaults, op)
+}
+
 func (s *server) sign(ctx context.Context, req *request) {
 	signer, ok := s.signer(ctx, req)
 	if !ok {
 		return
 	}
+	set := s.settings(req)
 	signReq := registry.SignRequest{
 		Reference:   req.reference,
 		Digest:      req.digest,
 		Signer:      signer,
-		Annotations: req.annotations,
-		Recursive:   req.recursive,
+		Annotations: set.Annotations,
+		Recursive:   set.Recursive,
 	}
 	if url := s.rekorURL(req); url != "" {
 		logClient, err := s.logClient(ctx, url, s.rekorPublicKey(req))
@@ -405,17 +415,11 @@ func (s *server) publicKey(ctx context.Context, req *request) {
 	s.reply(publicKeyReply{replyHead: okHead(req.id), PublicKey: string(pemBytes), Algorithm: string(signer.Algorithm())})
 }
 
-// signer resolves the key (request sign_key > OCIBUILD_SIGN_KEY >
-// Config.DefaultSignKey) through the key cache, waiting no longer than ctx;
+// signer resolves the key (request sign_key > OCIBUILD_SIGN_KEY > the
+// config's sign_key) through the key cache, waiting no longer than ctx;
 // on failure it has replied.
 func (s *server) signer(ctx context.Context, req *request) (*signing.Signer, bool) {
-	path := req.signKey
-	if path == "" {
-		path = s.cfg.Getenv("OCIBUILD_SIGN_KEY")
-	}
-	if path == "" {
-		path = s.cfg.DefaultSignKey
-	}
+	path := s.settings(req).SignKey
 	if path == "" {
 		s.replyError(req.id, CodeInvalidRequest, noSignKeyMessage, false)
 		return nil, false
@@ -441,26 +445,12 @@ func (s *server) loadPublicKey(ctx context.Context, path string) (*signing.Verif
 // logKey names one transparency log client: the log and the key file trusted for it.
 type logKey struct{ url, keyFile string }
 
-// rekorURL: the request's rekor_url > OCISIGN_REKOR_URL > Config.DefaultRekorURL.
-func (s *server) rekorURL(req *request) string {
-	for _, u := range []string{req.rekorURL, s.cfg.Getenv(tlog.EnvURL), s.cfg.DefaultRekorURL} {
-		if u != "" {
-			return u
-		}
-	}
-	return ""
-}
+// rekorURL: the request's rekor_url > OCISIGN_REKOR_URL > the config's.
+func (s *server) rekorURL(req *request) string { return s.settings(req).RekorURL }
 
 // rekorPublicKey: the request's rekor_public_key > SIGSTORE_REKOR_PUBLIC_KEY >
-// Config.DefaultRekorPublicKey; "" means the key is fetched from the log.
-func (s *server) rekorPublicKey(req *request) string {
-	for _, p := range []string{req.rekorPublicKey, s.cfg.Getenv(tlog.EnvPublicKey), s.cfg.DefaultRekorPublicKey} {
-		if p != "" {
-			return p
-		}
-	}
-	return ""
-}
+// the config's; "" means the key is fetched from the log.
+func (s *server) rekorPublicKey(req *request) string { return s.settings(req).RekorPublicKey }
 
 // logClient returns the port's client for one log and key file, made once
 // and kept for the life of the port, so a fetched log key is fetched once.

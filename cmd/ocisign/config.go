@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ocisign/ocisign/internal/bounded"
+	"github.com/ocisign/ocisign/internal/settings"
 	"github.com/ocisign/ocisign/tlog"
 )
 
@@ -109,27 +110,16 @@ func parseConfig(path string, data []byte) (*fileConfig, error) {
 	return cfg, nil
 }
 
-// signKeyPath applies ocibuild's order: --key > OCIBUILD_SIGN_KEY > config sign_key.
-func (cfg *fileConfig) signKeyPath(flagValue string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if v := os.Getenv("OCIBUILD_SIGN_KEY"); v != "" {
-		return v, nil
-	}
-	if cfg.SignKey != "" {
-		return cfg.relativeToFile(cfg.SignKey), nil
-	}
-	return "", usagef("no signing key: pass --key FILE, set OCIBUILD_SIGN_KEY, or put sign_key in the --config file")
+// values are the file's settings for internal/settings, paths resolved
+// against the file's directory.
+func (cfg *fileConfig) values() settings.Values {
+	return settings.Values{SignKey: cfg.relativeToFile(cfg.SignKey), RekorURL: cfg.RekorURL,
+		RekorPublicKey: cfg.relativeToFile(cfg.RekorPublicKey), Annotations: cfg.Annotations, Recursive: cfg.Recursive}
 }
 
-// parseAnnotations splits -a k=v on the first '=' as cosign does and lays
-// them over the config's annotations.
-func parseAnnotations(base map[string]string, flags []string) (map[string]string, error) {
-	out := make(map[string]string, len(base)+len(flags))
-	for k, v := range base {
-		out[k] = v
-	}
+// parseAnnotations splits -a k=v on the first '=' as cosign does.
+func parseAnnotations(flags []string) (map[string]string, error) {
+	out := make(map[string]string, len(flags))
 	for _, a := range flags {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {

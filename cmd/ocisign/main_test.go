@@ -71,8 +71,7 @@ func TestConfigParsing(t *testing.T) {
 	if !cfg.Recursive || cfg.Annotations["team"] != "erlang" || cfg.timeout.Seconds() != 90 || cfg.InsecureRegistries[0] != "reg.internal:5000" {
 		t.Fatalf("parsed %+v", cfg)
 	}
-	t.Setenv("OCIBUILD_SIGN_KEY", "")
-	if got, _ := cfg.signKeyPath(""); got != filepath.Join(dir, "keys/cosign.key") {
+	if got := cfg.values().SignKey; got != filepath.Join(dir, "keys/cosign.key") {
 		t.Fatalf("relative sign_key resolved to %q", got)
 	}
 
@@ -96,34 +95,13 @@ func TestConfigParsing(t *testing.T) {
 	}
 }
 
-func TestSignKeyPrecedence(t *testing.T) {
-	cfg := &fileConfig{SignKey: "/from/config.key", dir: "/"}
-	t.Setenv("OCIBUILD_SIGN_KEY", "/from/env.key")
-	if got, _ := cfg.signKeyPath("/from/flag.key"); got != "/from/flag.key" {
-		t.Errorf("flag should win, got %q", got)
+func TestAnnotationFlags(t *testing.T) {
+	got, err := parseAnnotations([]string{"b=3", "c=x=y"})
+	if err != nil || len(got) != 2 || got["b"] != "3" || got["c"] != "x=y" {
+		t.Fatalf("got %v %v", got, err)
 	}
-	if got, _ := cfg.signKeyPath(""); got != "/from/env.key" {
-		t.Errorf("env should beat config, got %q", got)
-	}
-	t.Setenv("OCIBUILD_SIGN_KEY", "")
-	if got, _ := cfg.signKeyPath(""); got != "/from/config.key" {
-		t.Errorf("config should be the last resort, got %q", got)
-	}
-}
-
-func TestAnnotationsOverlayConfig(t *testing.T) {
-	got, err := parseAnnotations(map[string]string{"a": "1", "b": "2"}, []string{"b=3", "c=x=y"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"a": "1", "b": "3", "c": "x=y"}
-	if len(got) != len(want) {
-		t.Fatalf("got %v want %v", got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Fatalf("got %v want %v", got, want)
-		}
+	if _, err := parseAnnotations([]string{"novalue"}); err == nil {
+		t.Fatal("an annotation without = must be refused")
 	}
 }
 

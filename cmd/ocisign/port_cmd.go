@@ -78,9 +78,7 @@ func runPort(c *cli.Context) error {
 		Version:       version,
 		// Config values are the last fallback: the request's fields and
 		// the environment (read per request) come first.
-		DefaultSignKey:        cfg.relativeToFile(cfg.SignKey),
-		DefaultRekorURL:       cfg.RekorURL,
-		DefaultRekorPublicKey: cfg.relativeToFile(cfg.RekorPublicKey),
+		Defaults: cfg.values(),
 		Registry: registry.Options{
 			InsecureRegistries: cfg.InsecureRegistries,
 			Timeout:            cfg.timeout,

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/ocisign/ocisign/internal/settings"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 )
@@ -84,7 +85,8 @@ func commonFlags() []cli.Flag {
 type operation struct {
 	cfg         *fileConfig
 	image       string
-	annotations map[string]string
+	// set is what flags, environment and config file say, resolved.
+	set settings.Values
 	json        bool
 	timeout     time.Duration
 	client      *registry.Client
@@ -111,16 +113,17 @@ func newOperation(c *cli.Context) (*operation, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	// The config's annotations are what sign adds; verify requires only
-	// the -a it is given, so signatures without them still count.
-	var base map[string]string
-	if c.Command.Name == "sign" {
-		base = cfg.Annotations
-	}
-	annotations, err := parseAnnotations(base, c.StringSlice("annotations"))
+	annotations, err := parseAnnotations(c.StringSlice("annotations"))
 	if err != nil {
 		return nil, err
 	}
+	// Flags > environment > config file, as the port resolves its requests.
+	explicit, kind := settings.Values{Annotations: annotations, RekorURL: c.String("rekor-url"),
+		RekorPublicKey: c.String("rekor-public-key")}, settings.Verify
+	if c.Command.Name == "sign" {
+		explicit.SignKey, explicit.Recursive, kind = c.String("key"), c.Bool("recursive"), settings.Sign
+	}
+	set := settings.Resolve(explicit, os.Getenv, cfg.values(), kind)
 	timeout := cfg.timeout
 	if c.IsSet("timeout") {
 		if timeout = c.Duration("timeout"); timeout <= 0 {
@@ -141,7 +144,7 @@ func newOperation(c *cli.Context) (*operation, error) {
 		cancel:      cancel,
 		cfg:         cfg,
 		image:       c.Args().First(),
-		annotations: annotations,
+		set:         set,
 		json:        output == "json",
 		timeout:     timeout,
 		client:      client,
@@ -156,9 +159,9 @@ func runSign(c *cli.Context) error {
 		return err
 	}
 	defer op.cancel()
-	keyPath, err := op.cfg.signKeyPath(c.String("key"))
-	if err != nil {
-		return err
+	keyPath := op.set.SignKey
+	if keyPath == "" {
+		return usagef("no signing key: pass --key FILE, set OCIBUILD_SIGN_KEY, or put sign_key in the --config file")
 	}
 	signer, err := withinTimeout(op, keyPath, func() (*signing.Signer, error) {
 		return signing.LoadPrivateKey(keyPath, signing.EnvPassword(promptPassword(keyPath, op.stderr)))
@@ -172,8 +175,8 @@ func runSign(c *cli.Context) error {
 	req := registry.SignRequest{
 		Reference:   op.image,
 		Signer:      signer,
-		Annotations: op.annotations,
-		Recursive:   c.Bool("recursive") || op.cfg.Recursive,
+		Annotations: op.set.Annotations,
+		Recursive:   op.set.Recursive,
 	}
 	logClient, err := op.signLog(c)
 	if err != nil {

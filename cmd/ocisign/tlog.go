@@ -39,30 +39,10 @@ func verifyTlogFlags() []cli.Flag {
 	}
 }
 
-// rekorPublicKeyPath applies --rekor-public-key > $SIGSTORE_REKOR_PUBLIC_KEY >
-// the config's rekor_public_key; "" when none is set.
-func (cfg *fileConfig) rekorPublicKeyPath(c *cli.Context) string {
-	if p := c.String("rekor-public-key"); p != "" {
-		return p
-	}
-	if p := os.Getenv(tlog.EnvPublicKey); p != "" {
-		return p
-	}
-	return cfg.relativeToFile(cfg.RekorPublicKey)
-}
-
-// rekorURL applies --rekor-url > $OCISIGN_REKOR_URL > the config's rekor_url.
-func (cfg *fileConfig) rekorURL(c *cli.Context) string {
-	if u := c.String("rekor-url"); u != "" {
-		return u
-	}
-	return cfg.RekorURL
-}
-
 // signLog returns the log to record signatures in, nil when none was asked
 // for: nothing leaves the machine by default.
 func (op *operation) signLog(c *cli.Context) (*tlog.Client, error) {
-	url := op.cfg.rekorURL(c)
+	url := op.set.RekorURL
 	if c.IsSet("tlog-upload") && !c.Bool("tlog-upload") {
 		if c.IsSet("rekor-url") && os.Getenv(tlog.EnvURL) != c.String("rekor-url") {
 			return nil, usagef("--tlog-upload=false contradicts --rekor-url")
@@ -75,7 +55,7 @@ func (op *operation) signLog(c *cli.Context) (*tlog.Client, error) {
 		}
 		url = tlog.PublicURL
 	}
-	return op.newLogClient(url, op.cfg.rekorPublicKeyPath(c))
+	return op.newLogClient(url, op.set.RekorPublicKey)
 }
 
 func (op *operation) newLogClient(url, keyPath string) (*tlog.Client, error) {
@@ -95,7 +75,7 @@ func (op *operation) newLogClient(url, keyPath string) (*tlog.Client, error) {
 // the configured log keys, else with the key of the log at the configured
 // URL (fetched once). nil when no log key source is configured.
 func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifier) (func(string, []byte, []byte) (*registry.TlogEntry, error), error) {
-	keyPath := op.cfg.rekorPublicKeyPath(c)
+	keyPath := op.set.RekorPublicKey
 	if keyPath != "" {
 		keys, err := withinTimeout(op, keyPath, func() (*signing.RekorKeys, error) { return tlog.TrustedKeys(nil, keyPath) })
 		if err != nil {
@@ -103,7 +83,7 @@ func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifie
 		}
 		return tlog.BundleCheck(verifier, keys), nil
 	}
-	url := op.cfg.rekorURL(c)
+	url := op.set.RekorURL
 	if url == "" {
 		if c.Bool("require-tlog") {
 			return nil, usagef("--require-tlog needs the log's public key: pass --rekor-public-key FILE, set %s, put rekor_public_key in the config, or give --rekor-url to fetch it", tlog.EnvPublicKey)

@@ -33,7 +33,7 @@ func runVerify(c *cli.Context) error {
 	if c.String("key") == "" {
 		return usagef("verify needs --key FILE (the public key, e.g. cosign.pub)")
 	}
-	if c.Bool("require-tlog") && op.cfg.rekorPublicKeyPath(c) == "" && op.cfg.rekorURL(c) == "" {
+	if c.Bool("require-tlog") && op.set.RekorPublicKey == "" && op.set.RekorURL == "" {
 		_, err := op.verifyBundleCheck(c, nil) // the usage error naming the key sources
 		return err
 	}
@@ -50,7 +50,7 @@ func runVerify(c *cli.Context) error {
 	res, err := op.client.Verify(op.ctx, registry.VerifyRequest{
 		Reference:   op.image,
 		Verifier:    verifier,
-		Annotations: op.annotations,
+		Annotations: op.set.Annotations,
 		BundleCheck: check,
 		RequireTlog: c.Bool("require-tlog"),
 	})
