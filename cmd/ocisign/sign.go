@@ -83,15 +83,15 @@ func commonFlags() []cli.Flag {
 
 // operation is what sign and verify share: config, flags, client, image.
 type operation struct {
-	cfg         *fileConfig
-	image       string
+	cfg   *fileConfig
+	image string
 	// set is what flags, environment and config file say, resolved.
-	set settings.Values
-	json        bool
-	timeout     time.Duration
-	client      *registry.Client
-	stdout      io.Writer
-	stderr      io.Writer
+	set     settings.Values
+	json    bool
+	timeout time.Duration
+	client  *registry.Client
+	stdout  io.Writer
+	stderr  io.Writer
 	// ctx ends at the --timeout, which bounds the whole operation: key and
 	// log key reads (a password prompt included), then the registry work.
 	ctx    context.Context
@@ -140,16 +140,16 @@ func newOperation(c *cli.Context) (*operation, error) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), timeoutOrDefault(timeout))
 	return &operation{
-		ctx:         ctx,
-		cancel:      cancel,
-		cfg:         cfg,
-		image:       c.Args().First(),
-		set:         set,
-		json:        output == "json",
-		timeout:     timeout,
-		client:      client,
-		stdout:      c.App.Writer,
-		stderr:      stderr,
+		ctx:     ctx,
+		cancel:  cancel,
+		cfg:     cfg,
+		image:   c.Args().First(),
+		set:     set,
+		json:    output == "json",
+		timeout: timeout,
+		client:  client,
+		stdout:  c.App.Writer,
+		stderr:  stderr,
 	}, nil
 }
 
