@@ -14,7 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -179,7 +180,7 @@ func TestKeyCacheFailures(t *testing.T) {
 	cache := newKeyCache(countingLoader(&loads))
 	for range 3 {
 		_, err := cache.get(context.Background(), keyPath)
-		if code, _ := registry.ErrorCode(err); code != "wrong_password" {
+		if code, _ := errcode.Of(err); code != "wrong_password" {
 			t.Fatalf("got %v (%s)", err, code)
 		}
 	}

@@ -10,18 +10,19 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/tlog"
 )
 
 // Protocol error codes; backend errors use registry.ErrorCode's codes.
 const (
 	CodeInvalidJSON      = "invalid_json"
-	CodeInvalidRequest   = registry.CodeInvalidRequest
+	CodeInvalidRequest   = errcode.CodeInvalidRequest
 	CodeUnknownOp        = "unknown_op"
 	CodeFrameTooLarge    = "frame_too_large"
-	CodeInternal         = registry.CodeInternal
-	CodeVerifyFailed     = registry.CodeVerificationFailed
+	CodeInternal         = errcode.CodeInternal
+	CodeVerifyFailed     = errcode.CodeVerificationFailed
 	ProtocolVersion      = 1
 	DefaultMaxTimeout    = time.Hour
 	DefaultMaxConcurrent = 16

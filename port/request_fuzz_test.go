@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 )
@@ -85,11 +87,11 @@ func checkID(t *testing.T, id json.RawMessage, frame []byte) {
 type refusingBackend struct{}
 
 func (refusingBackend) Sign(context.Context, registry.SignRequest) (*registry.SignResult, error) {
-	return nil, &registry.Error{Op: "sign", Code: registry.CodeUnavailable, Err: errors.New("fuzz backend")}
+	return nil, &errcode.Error{Op: "sign", Code: errcode.CodeUnavailable, Err: errors.New("fuzz backend")}
 }
 
 func (refusingBackend) Verify(context.Context, registry.VerifyRequest) (*registry.VerifyResult, error) {
-	return nil, &registry.Error{Op: "verify", Code: registry.CodeUnavailable, Err: errors.New("fuzz backend")}
+	return nil, &errcode.Error{Op: "verify", Code: errcode.CodeUnavailable, Err: errors.New("fuzz backend")}
 }
 
 // FuzzServe: whatever bytes arrive on stdin, Serve returns, and every reply

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"golang.org/x/sync/semaphore"
 
 	"github.com/ocisign/ocisign/internal/settings"
@@ -387,10 +389,10 @@ func (s *server) verify(ctx context.Context, req *request) {
 		RequireTlog: req.requireTlog,
 	})
 	if err == nil && (res == nil || res.Valid == 0) {
-		err = &registry.Error{Op: "verify", Ref: req.reference, Code: CodeVerifyFailed, Err: errors.New("no valid signature")}
+		err = &errcode.Error{Op: "verify", Ref: req.reference, Code: CodeVerifyFailed, Err: errors.New("no valid signature")}
 	}
 	if err != nil {
-		if code, _ := registry.ErrorCode(err); code == CodeVerifyFailed && res != nil {
+		if code, _ := errcode.Of(err); code == CodeVerifyFailed && res != nil {
 			message := withLayerReasons(err.Error(), res)
 			s.logFailure(req, code, message)
 			s.replyError(req.id, code, message, false)
@@ -495,7 +497,7 @@ func (s *server) loadLogKeys(ctx context.Context, path string) (*signing.RekorKe
 // with the trusted key file, else the key of the request's log (fetched
 // once per port). nil when no log key source is configured; then
 // require_tlog is refused. On failure it has replied.
-func (s *server) bundleCheck(ctx context.Context, req *request, verifier *signing.Verifier) (func(string, []byte, []byte) (*registry.TlogEntry, error), bool) {
+func (s *server) bundleCheck(ctx context.Context, req *request, verifier *signing.Verifier) (signing.BundleCheck, bool) {
 	keyFile, url := s.rekorPublicKey(req), s.rekorURL(req)
 	switch {
 	case keyFile != "":
@@ -507,7 +509,7 @@ func (s *server) bundleCheck(ctx context.Context, req *request, verifier *signin
 		return tlog.BundleCheck(verifier, keys), true
 	case url != "":
 		c, err := s.logClient(ctx, url, "")
-		var check func(string, []byte, []byte) (*registry.TlogEntry, error)
+		var check signing.BundleCheck
 		if err == nil {
 			check, err = c.BundleCheck(ctx, verifier)
 		}
@@ -575,13 +577,13 @@ type deadlineKey struct{}
 // deadline passed, the message says which limit applied; when the port
 // abandoned it, the message says why.
 func (s *server) replyFailure(ctx context.Context, req *request, err error) {
-	code, retryable := registry.ErrorCode(err)
+	code, retryable := errcode.Of(err)
 	message := err.Error()
 	switch {
-	case code == registry.CodeTimeout && errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case code == errcode.CodeTimeout && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		limit, _ := ctx.Value(deadlineKey{}).(string)
 		message = failureSubject(req, err) + ": timed out after " + limit + whileLoadingKey(err)
-	case code == registry.CodeCancelled && errors.Is(ctx.Err(), context.Canceled):
+	case code == errcode.CodeCancelled && errors.Is(ctx.Err(), context.Canceled):
 		message = failureSubject(req, err) + ": request abandoned: " + abandonReason(context.Cause(ctx)) + whileLoadingKey(err)
 	}
 	s.logFailure(req, code, message)
@@ -591,7 +593,7 @@ func (s *server) replyFailure(ctx context.Context, req *request, err error) {
 // failureSubject names what failed: the registry step and its reference
 // when the error has them, else the op and the request's reference.
 func failureSubject(req *request, err error) string {
-	var re *registry.Error
+	var re *errcode.Error
 	if errors.As(err, &re) && re.Op != "" {
 		return strings.TrimSpace(re.Op + " " + re.Ref)
 	}

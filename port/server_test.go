@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 )
@@ -284,7 +286,7 @@ func TestVerifyFailureListsLayerReasons(t *testing.T) {
 			return &registry.VerifyResult{Digest: digestA, Signatures: []registry.SignatureCheck{
 				{Layer: 0, Digest: "sha256:aaa", Error: "signature does not verify with this key"},
 				{Layer: 1, Digest: "sha256:bbb", Error: `annotation "team" is "x", want "y"`},
-			}}, &registry.Error{Op: "verify", Ref: "r/x", Code: CodeVerifyFailed, Err: errors.New("no valid signature among 2")}
+			}}, &errcode.Error{Op: "verify", Ref: "r/x", Code: CodeVerifyFailed, Err: errors.New("no valid signature among 2")}
 		}}
 	}
 	s := startSession(t, cfg)

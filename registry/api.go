@@ -51,20 +51,17 @@ type SignRequest struct {
 	Recursive bool
 	// Tlog, when set, records each signature in a transparency log before
 	// anything is pushed.
-	Tlog TlogUploader
+	Tlog TransparencyLog
 }
 
-// TlogUploader records a signature in a transparency log and returns the
-// value for the dev.sigstore.cosign/bundle layer annotation.
-type TlogUploader interface {
-	Upload(ctx context.Context, payload, signature, publicKeyPEM []byte) (*TlogEntry, error)
-}
-
-// TlogEntry is what a transparency log gave back for one signature.
-type TlogEntry struct {
-	BundleAnnotation string // JSON for dev.sigstore.cosign/bundle
-	LogIndex         int64
-	UUID             string
+// TransparencyLog is what Sign needs from a transparency log (tlog.Client):
+// record a signature, returning the bundle annotation to store with it, and
+// check an existing bundle offline, so that a re-sign whose signature is
+// already logged makes no new entry. A BundleCheck of nil, nil means the log
+// cannot check bundles; a log-backed request then never deduplicates.
+type TransparencyLog interface {
+	Upload(ctx context.Context, payload, signature, publicKeyPEM []byte) (*signing.LogEntry, error)
+	BundleCheck(ctx context.Context, v *signing.Verifier) (signing.BundleCheck, error)
 }
 
 // SignResult reports what Sign did. JSON names are the port protocol's.
@@ -97,7 +94,7 @@ type VerifyRequest struct {
 	// BundleCheck, when set, checks a layer's dev.sigstore.cosign/bundle
 	// annotation offline; RequireTlog makes a missing or bad bundle fatal
 	// for that layer.
-	BundleCheck func(bundleJSON string, payload, signature []byte) (*TlogEntry, error)
+	BundleCheck signing.BundleCheck
 	RequireTlog bool
 }
 

@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"net/http"
+
+	"github.com/ocisign/ocisign/internal/errcode"
 )
 
 // uploadBlob stores data (whose digest is digest) in the repository: one
@@ -21,13 +23,13 @@ func (c *Client) uploadBlob(ctx context.Context, conn *repoConn, sigRef, digest 
 	}
 	loc := resp.header.Get("Location")
 	if loc == "" {
-		return &Error{Op: "upload blob", Ref: ref, Code: CodeRegistryError,
-			detail: "the registry opened an upload without a Location header"}
+		return &errcode.Error{Op: "upload blob", Ref: ref, Code: errcode.CodeRegistryError,
+			Detail: "the registry opened an upload without a Location header"}
 	}
 	u, err := resp.url.Parse(loc)
 	if err != nil {
-		return &Error{Op: "upload blob", Ref: ref, Code: CodeRegistryError, Err: err,
-			detail: "the registry returned a bad upload Location"}
+		return &errcode.Error{Op: "upload blob", Ref: ref, Code: errcode.CodeRegistryError, Err: err,
+			Detail: "the registry returned a bad upload Location"}
 	}
 	q := u.Query()
 	q.Set("digest", digest)

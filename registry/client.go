@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -320,7 +322,7 @@ type request struct {
 	body        []byte
 	contentType string
 	accept      string
-	ok          []int // accepted statuses; others become *Error
+	ok          []int // accepted statuses; others become *errcode.Error
 	maxBody     int64 // response body limit; 0 = 4 MiB
 	readBody    bool
 }
@@ -344,7 +346,7 @@ func (rc *repoConn) do(ctx context.Context, r request) (*response, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
 	if err != nil {
-		return nil, &Error{Op: r.op, Ref: r.ref, Code: CodeInternal, Err: err}
+		return nil, &errcode.Error{Op: r.op, Ref: r.ref, Code: errcode.CodeInternal, Err: err}
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
@@ -379,8 +381,8 @@ func (rc *repoConn) do(ctx context.Context, r request) (*response, error) {
 			return nil, transportError(ctx, r.op, r.ref, err, int(tries.Load()), rc.allowHTTP, rc.c.timeoutDesc())
 		}
 		if ok && int64(len(b)) > limit {
-			return nil, &Error{Op: r.op, Ref: r.ref, Code: CodeRegistryError, Err: errTooLarge,
-				detail: fmt.Sprintf("response larger than %d bytes", limit)}
+			return nil, &errcode.Error{Op: r.op, Ref: r.ref, Code: errcode.CodeRegistryError, Err: errTooLarge,
+				Detail: fmt.Sprintf("response larger than %d bytes", limit)}
 		}
 		out.body = b
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/ocisign/ocisign/signing"
@@ -326,7 +328,7 @@ func TestManifestBlobUnknownIsRetried(t *testing.T) {
 		return false
 	})
 	_, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app:v1", Signer: mustSigner(t)})
-	if code, _ := ErrorCode(err); code != CodeRegistryError {
+	if code, _ := errcode.Of(err); code != errcode.CodeRegistryError {
 		t.Fatalf("MANIFEST_INVALID: got %v", err)
 	}
 }

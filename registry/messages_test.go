@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -20,7 +22,7 @@ func TestBadCOSIGNRepositoryIsNamed(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("got %v, want prefix %q", err, want)
 	}
-	if code, retryable := ErrorCode(err); code != CodeInvalidReference || retryable {
+	if code, retryable := errcode.Of(err); code != errcode.CodeInvalidReference || retryable {
 		t.Fatalf("code %s retryable %v", code, retryable)
 	}
 }
@@ -37,7 +39,7 @@ func TestAnnotationMismatchQuotesValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := c.Verify(ctx(t), VerifyRequest{Reference: ref, Verifier: signer.Verifier(), Annotations: map[string]string{"env": ""}})
-	if code, _ := ErrorCode(err); code != CodeVerificationFailed || res == nil || len(res.Signatures) != 1 {
+	if code, _ := errcode.Of(err); code != errcode.CodeVerificationFailed || res == nil || len(res.Signatures) != 1 {
 		t.Fatalf("got %v, %+v", err, res)
 	}
 	if got, want := res.Signatures[0].Error, `annotation "env" is "a=b c", want ""`; got != want {
@@ -66,7 +68,7 @@ func TestAnnotationMismatchQuotesValues(t *testing.T) {
 	img := cosignImage(t, nil, false, sigLayer{payload, map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)}})
 	writeImage(t, reg.host+"/app:"+SignatureTag(other), img)
 	res, err = c.Verify(ctx(t), VerifyRequest{Reference: reg.host + "/app@" + other, Verifier: signer.Verifier(), Annotations: map[string]string{"n": "42"}})
-	if code, _ := ErrorCode(err); code != CodeVerificationFailed || res == nil || len(res.Signatures) != 1 {
+	if code, _ := errcode.Of(err); code != errcode.CodeVerificationFailed || res == nil || len(res.Signatures) != 1 {
 		t.Fatalf("got %v, %+v", err, res)
 	}
 	if got, want := res.Signatures[0].Error, `annotation "n" is 42 (not a string), want "42"`; got != want {

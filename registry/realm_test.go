@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ocisign/ocisign/internal/errcode"
 )
 
 // loopbackDialer sends every host name to 127.0.0.1 (same port): a test of
@@ -59,7 +61,7 @@ func TestPlainHTTPTokenRealmOnAnotherHost(t *testing.T) {
 
 	refused := newTestClient(Options{Transport: loopbackDialer()})
 	_, err := refused.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
-	if code, _ := ErrorCode(err); code != CodeInsecureRegistry || !strings.Contains(err.Error(), realmHost) {
+	if code, _ := errcode.Of(err); code != errcode.CodeInsecureRegistry || !strings.Contains(err.Error(), realmHost) {
 		t.Fatalf("want insecure_registry naming %s, got %v", realmHost, err)
 	}
 	if strings.Contains(err.Error(), "realm-secret") {

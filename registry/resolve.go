@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -15,12 +17,12 @@ import (
 // parseReference parses an image reference with a clear error.
 func parseReference(ref string) (name.Reference, error) {
 	if strings.TrimSpace(ref) == "" {
-		return nil, &Error{Op: "parse reference", Code: CodeInvalidReference, detail: "no image reference given"}
+		return nil, &errcode.Error{Op: "parse reference", Code: errcode.CodeInvalidReference, Detail: "no image reference given"}
 	}
 	r, err := name.ParseReference(ref)
 	if err != nil {
-		return nil, &Error{Op: "parse reference", Ref: ref, Code: CodeInvalidReference, Err: err,
-			detail: "not a valid image reference (want registry/repository[:tag][@sha256:<hex>])"}
+		return nil, &errcode.Error{Op: "parse reference", Ref: ref, Code: errcode.CodeInvalidReference, Err: err,
+			Detail: "not a valid image reference (want registry/repository[:tag][@sha256:<hex>])"}
 	}
 	return r, nil
 }
@@ -29,8 +31,8 @@ func parseRepository(repo string) (name.Repository, error) {
 	r, err := name.NewRepository(repo)
 	if err != nil {
 		// Only COSIGN_REPOSITORY sets a signature repository: name it.
-		return name.Repository{}, &Error{Op: fmt.Sprintf("COSIGN_REPOSITORY %q is not a repository (registry/namespace/name)", repo),
-			Code: CodeInvalidReference, Err: err}
+		return name.Repository{}, &errcode.Error{Op: fmt.Sprintf("COSIGN_REPOSITORY %q is not a repository (registry/namespace/name)", repo),
+			Code: errcode.CodeInvalidReference, Err: err}
 	}
 	return r, nil
 }
@@ -39,8 +41,8 @@ func parseRepository(repo string) (name.Repository, error) {
 func checkDigest(op, ref, d string) error {
 	h, err := v1.NewHash(d)
 	if err != nil || h.Algorithm != "sha256" {
-		return &Error{Op: op, Ref: ref, Code: CodeInvalidReference,
-			detail: fmt.Sprintf("%q is not a sha256 digest (want sha256:<64 hex>)", d)}
+		return &errcode.Error{Op: op, Ref: ref, Code: errcode.CodeInvalidReference,
+			Detail: fmt.Sprintf("%q is not a sha256 digest (want sha256:<64 hex>)", d)}
 	}
 	return nil
 }
@@ -80,8 +82,8 @@ func (c *Client) resolve(ctx context.Context, conn *repoConn, ref name.Reference
 		resp, err := conn.do(ctx, request{op: "resolve", ref: display, method: method,
 			url: conn.url("manifests", target), accept: manifestAccept, ok: []int{http.StatusOK}, readBody: method == http.MethodGet})
 		if err != nil {
-			if e, ok := err.(*Error); ok && e.Code == CodeNotFound && e.detail == "" {
-				e.detail = "no such manifest in " + conn.repo.Name()
+			if e, ok := err.(*errcode.Error); ok && e.Code == errcode.CodeNotFound && e.Detail == "" {
+				e.Detail = "no such manifest in " + conn.repo.Name()
 			}
 			return subject{}, err
 		}
@@ -96,8 +98,8 @@ func (c *Client) resolve(ctx context.Context, conn *repoConn, ref name.Reference
 				s.mediaType = probe.MediaType
 			}
 			if byDigest && s.digest != target {
-				return subject{}, &Error{Op: "resolve", Ref: display, Code: CodeRegistryError,
-					detail: "the registry returned a manifest whose digest is " + s.digest}
+				return subject{}, &errcode.Error{Op: "resolve", Ref: display, Code: errcode.CodeRegistryError,
+					Detail: "the registry returned a manifest whose digest is " + s.digest}
 			}
 			return s, nil
 		}
@@ -154,8 +156,8 @@ func (c *Client) subjects(ctx context.Context, conn *repoConn, ref name.Referenc
 			seen[d] = true
 			out = append(out, d)
 			if len(out) > maxRecursiveSubjects {
-				return nil, &Error{Op: "read index", Ref: conn.repo.Name() + "@" + root.digest, Code: CodeRegistryError,
-					detail: fmt.Sprintf("the index holds more than %d manifests (nested indexes included); refusing to sign them all", maxRecursiveSubjects)}
+				return nil, &errcode.Error{Op: "read index", Ref: conn.repo.Name() + "@" + root.digest, Code: errcode.CodeRegistryError,
+					Detail: fmt.Sprintf("the index holds more than %d manifests (nested indexes included); refusing to sign them all", maxRecursiveSubjects)}
 			}
 		}
 		if len(nested) == 0 {
@@ -173,8 +175,8 @@ func (c *Client) subjects(ctx context.Context, conn *repoConn, ref name.Referenc
 func indexChildren(conn *repoConn, idx subject) ([]v1.Descriptor, error) {
 	var im v1.IndexManifest
 	if err := json.Unmarshal(idx.body, &im); err != nil {
-		return nil, &Error{Op: "read index", Ref: conn.repo.Name() + "@" + idx.digest, Code: CodeRegistryError,
-			Err: err, detail: "index does not parse"}
+		return nil, &errcode.Error{Op: "read index", Ref: conn.repo.Name() + "@" + idx.digest, Code: errcode.CodeRegistryError,
+			Err: err, Detail: "index does not parse"}
 	}
 	return im.Manifests, nil
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -27,7 +29,7 @@ const parallelAppends = 4
 // index) and appends each signature to its sha256-<hex>.sig manifest.
 func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 	if req.Signer == nil {
-		return nil, &Error{Op: "sign", Ref: req.Reference, Code: CodeInvalidRequest, detail: "no signing key given"}
+		return nil, &errcode.Error{Op: "sign", Ref: req.Reference, Code: errcode.CodeInvalidRequest, Detail: "no signing key given"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -209,8 +211,8 @@ type signJob struct {
 	signature   []byte
 	annotations map[string]string // layer annotations
 	verifier    *signing.Verifier
-	wantLog     bool       // a transparency log entry was asked for
-	tlog        *TlogEntry // set once the log has recorded the signature
+	wantLog     bool              // a transparency log entry was asked for
+	tlog        *signing.LogEntry // set once the log has recorded the signature
 	// seen: other signers' layers read from the tag during this append, in
 	// first-seen order; one that disappears was dropped by a stale writer.
 	seen     map[string]json.RawMessage
@@ -270,11 +272,11 @@ func (job *signJob) dropped(existing *existingSignatures) (raws []json.RawMessag
 func (c *Client) prepare(req SignRequest, repo name.Repository, digest string) (*signJob, error) {
 	payload, err := signing.Payload(repo.Name(), digest, req.Annotations)
 	if err != nil {
-		return nil, &Error{Op: "build payload", Ref: repo.Name() + "@" + digest, Code: CodeInternal, Err: err}
+		return nil, &errcode.Error{Op: "build payload", Ref: repo.Name() + "@" + digest, Code: errcode.CodeInternal, Err: err}
 	}
 	sig, err := req.Signer.Sign(payload)
 	if err != nil {
-		return nil, &Error{Op: "sign payload", Ref: repo.Name() + "@" + digest, Code: CodeInternal, Err: err}
+		return nil, &errcode.Error{Op: "sign payload", Ref: repo.Name() + "@" + digest, Code: errcode.CodeInternal, Err: err}
 	}
 	h, err := v1.NewHash(sha256Digest(payload))
 	if err != nil {
@@ -287,58 +289,48 @@ func (c *Client) prepare(req SignRequest, repo name.Repository, digest string) (
 
 // recordInLog uploads job's signature to the transparency log and puts the
 // returned bundle on its layer.
-func (c *Client) recordInLog(ctx context.Context, tl TlogUploader, repo name.Repository, job *signJob) error {
+func (c *Client) recordInLog(ctx context.Context, tl TransparencyLog, repo name.Repository, job *signJob) error {
 	ref := repo.Name() + "@" + job.subject
 	pub, err := job.verifier.PublicKeyPEM()
 	if err != nil {
-		return &Error{Op: "tlog upload", Ref: ref, Code: CodeInternal, Err: err}
+		return &errcode.Error{Op: "tlog upload", Ref: ref, Code: errcode.CodeInternal, Err: err}
 	}
 	entry, err := tl.Upload(ctx, job.payload, job.signature, pub)
 	if err != nil {
-		if code, _ := ErrorCode(err); code != CodeInternal {
+		if code, _ := errcode.Of(err); code != errcode.CodeInternal {
 			return err
 		}
-		return &Error{Op: "tlog upload", Ref: ref, Code: CodeTlogError, Retryable: retryableNetError(err), Err: err}
+		return &errcode.Error{Op: "tlog upload", Ref: ref, Code: errcode.CodeTlogError, Retryable: retryableNetError(err), Err: err}
 	}
 	if entry == nil || entry.BundleAnnotation == "" {
-		return &Error{Op: "tlog upload", Ref: ref, Code: CodeTlogError, detail: "the transparency log returned no bundle"}
+		return &errcode.Error{Op: "tlog upload", Ref: ref, Code: errcode.CodeTlogError, Detail: "the transparency log returned no bundle"}
 	}
 	job.tlog = entry
 	job.annotations[BundleAnnotation] = entry.BundleAnnotation
 	return nil
 }
 
-// TlogBundleChecker is implemented by transparency log clients that can
-// check a bundle annotation offline (tlog.Client). Sign uses it to tell
-// whether an existing log-backed signature makes a new one unnecessary;
-// with an uploader that lacks it, a log-backed request never deduplicates.
-type TlogBundleChecker interface {
-	BundleCheck(ctx context.Context, v *signing.Verifier) (func(bundleJSON string, payload, signature []byte) (*TlogEntry, error), error)
-}
-
 // bundleChecker gets the log's bundle check once per Sign, and only when an
 // existing layer needs it (getting it may fetch the log's key).
 type bundleChecker struct {
-	tlog     TlogUploader
+	tlog     TransparencyLog
 	verifier *signing.Verifier
 	ref      string
 
 	mu    sync.Mutex
 	done  bool
-	check func(string, []byte, []byte) (*TlogEntry, error)
+	check signing.BundleCheck
 	err   error
 }
 
-func (b *bundleChecker) get(ctx context.Context) (func(string, []byte, []byte) (*TlogEntry, error), error) {
+func (b *bundleChecker) get(ctx context.Context) (signing.BundleCheck, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.done {
-		if tc, ok := b.tlog.(TlogBundleChecker); ok {
-			b.check, b.err = tc.BundleCheck(ctx, b.verifier)
-			if b.err != nil {
-				if code, _ := ErrorCode(b.err); code == CodeInternal {
-					b.err = &Error{Op: "tlog public key", Ref: b.ref, Code: CodeTlogError, Retryable: retryableNetError(b.err), Err: b.err}
-				}
+		b.check, b.err = b.tlog.BundleCheck(ctx, b.verifier)
+		if b.err != nil {
+			if code, _ := errcode.Of(b.err); code == errcode.CodeInternal {
+				b.err = &errcode.Error{Op: "tlog public key", Ref: b.ref, Code: errcode.CodeTlogError, Retryable: retryableNetError(b.err), Err: b.err}
 			}
 		}
 		b.done = ctx.Err() == nil // a cancelled fetch may be retried by a later round
@@ -396,8 +388,8 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 			return plan, nil
 		}
 		if len(existing.manifest.Layers) >= maxSignatureLayers {
-			return nil, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeRegistryError,
-				detail: fmt.Sprintf("the signature manifest already has %d layers; cosign reads at most %d, refusing to append",
+			return nil, &errcode.Error{Op: "append signature", Ref: job.sigRef, Code: errcode.CodeRegistryError,
+				Detail: fmt.Sprintf("the signature manifest already has %d layers; cosign reads at most %d, refusing to append",
 					len(existing.manifest.Layers), maxSignatureLayers)}
 		}
 	}
@@ -410,8 +402,8 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 	}
 	if len(restored) > 0 {
 		if n := len(existing.manifestLayers()) + len(restored); n >= maxSignatureLayers {
-			return nil, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeRegistryError,
-				detail: fmt.Sprintf("the signature manifest would have %d layers; cosign reads at most %d, refusing to append", n+1, maxSignatureLayers)}
+			return nil, &errcode.Error{Op: "append signature", Ref: job.sigRef, Code: errcode.CodeRegistryError,
+				Detail: fmt.Sprintf("the signature manifest would have %d layers; cosign reads at most %d, refusing to append", n+1, maxSignatureLayers)}
 		}
 		c.logf("%s: restoring %d signature layer(s) a concurrent writer dropped", job.sigRef, len(restored))
 		existing = withLayers(existing, restored)
@@ -553,11 +545,11 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 		}
 		newLayer, _, err := layerDescriptor(job.payload, job.annotations)
 		if err != nil {
-			return entry, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeInternal, Err: err}
+			return entry, &errcode.Error{Op: "append signature", Ref: job.sigRef, Code: errcode.CodeInternal, Err: err}
 		}
 		manifest, err := buildManifest(plan.existing, manifestType(plan.existing), plan.configDesc, newLayer)
 		if err != nil {
-			return entry, &Error{Op: "append signature", Ref: job.sigRef, Code: CodeInternal, Err: err}
+			return entry, &errcode.Error{Op: "append signature", Ref: job.sigRef, Code: errcode.CodeInternal, Err: err}
 		}
 		pushed, err := c.putManifest(ctx, conn, job.sigRef, job.tag, manifest, string(manifestType(plan.existing)))
 		if err != nil {
@@ -598,8 +590,8 @@ func (c *Client) finishAppend(ctx context.Context, conn *repoConn, job *signJob,
 		contended = true
 		lost++
 		if lost >= c.maxPushRetries {
-			return entry, &Error{Op: "push signature manifest", Ref: job.sigRef, Code: CodeUnavailable, Retryable: true,
-				detail: fmt.Sprintf("concurrent writers replaced the signature manifest %d times; our layer is not in it", lost)}
+			return entry, &errcode.Error{Op: "push signature manifest", Ref: job.sigRef, Code: errcode.CodeUnavailable, Retryable: true,
+				Detail: fmt.Sprintf("concurrent writers replaced the signature manifest %d times; our layer is not in it", lost)}
 		}
 		c.logf("%s: a concurrent writer replaced the signature manifest; merging again", job.sigRef)
 		if err := sleepJitter(ctx, lost-1); err != nil {
@@ -639,12 +631,12 @@ func (c *Client) settle(ctx context.Context, conn *repoConn, job *signJob, kept 
 // blobUnknown reports a manifest PUT refused because a blob it references
 // is not (yet) in the repository.
 func blobUnknown(err error) bool {
-	var e *Error
+	var e *errcode.Error
 	if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
 		return false
 	}
-	return strings.Contains(e.detail, "MANIFEST_BLOB_UNKNOWN") || strings.Contains(e.detail, "BLOB_UNKNOWN") ||
-		strings.Contains(e.detail, "DIGEST_INVALID")
+	return strings.Contains(e.Detail, "MANIFEST_BLOB_UNKNOWN") || strings.Contains(e.Detail, "BLOB_UNKNOWN") ||
+		strings.Contains(e.Detail, "DIGEST_INVALID")
 }
 
 func (p *appendPlan) entryOr(job *signJob) SignedEntry {
@@ -700,7 +692,7 @@ func manifestHasBlob(existing *existingSignatures, digest string) bool {
 // (ECDSA signatures differ every time, so bytes cannot be compared). When a log entry is asked for, the layer must also carry a
 // bundle that verifies for that payload, signature and key; its entry is
 // returned.
-func (c *Client) findDuplicate(ctx context.Context, existing *existingSignatures, job *signJob, bundles *bundleChecker) (bool, *TlogEntry, error) {
+func (c *Client) findDuplicate(ctx context.Context, existing *existingSignatures, job *signJob, bundles *bundleChecker) (bool, *signing.LogEntry, error) {
 	for _, l := range existing.manifest.Layers {
 		// The payload's digest covers everything signed: the image digest,
 		// the reference and the -a annotations (the payload's "optional"
@@ -768,7 +760,7 @@ func (c *Client) readSignaturesDigest(ctx context.Context, conn *repoConn, sigRe
 	}
 	existing, err := parseSignatureManifest(resp.body, resp.header.Get("Content-Type"))
 	if err != nil {
-		return nil, "", &Error{Op: "read signatures", Ref: sigRef, Code: CodeRegistryError, detail: err.Error()}
+		return nil, "", &errcode.Error{Op: "read signatures", Ref: sigRef, Code: errcode.CodeRegistryError, Detail: err.Error()}
 	}
 	return existing, resp.header.Get("Docker-Content-Digest"), nil
 }
@@ -783,8 +775,8 @@ func (c *Client) putManifest(ctx context.Context, conn *repoConn, sigRef, tag st
 	}
 	computed := sha256Digest(manifest)
 	if d := resp.header.Get("Docker-Content-Digest"); d != "" && d != computed {
-		return "", &Error{Op: "push signature manifest", Ref: sigRef, Code: CodeRegistryError,
-			detail: fmt.Sprintf("the registry stored digest %s, the manifest we sent is %s", d, computed)}
+		return "", &errcode.Error{Op: "push signature manifest", Ref: sigRef, Code: errcode.CodeRegistryError,
+			Detail: fmt.Sprintf("the registry stored digest %s, the manifest we sent is %s", d, computed)}
 	}
 	return computed, nil
 }
@@ -849,7 +841,7 @@ func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, 
 	canonical := func() ([]byte, error) {
 		b, err := canonicalConfig(append(diffIDs[:len(diffIDs):len(diffIDs)], added...))
 		if err != nil {
-			return nil, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
+			return nil, &errcode.Error{Op: "append signature", Ref: sigRef, Code: errcode.CodeInternal, Err: err}
 		}
 		return b, nil
 	}
@@ -858,7 +850,7 @@ func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, 
 	}
 	old, err := canonicalConfig(diffIDs)
 	if err != nil {
-		return nil, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
+		return nil, &errcode.Error{Op: "append signature", Ref: sigRef, Code: errcode.CodeInternal, Err: err}
 	}
 	cfg := existing.manifest.Config
 	if cfg.Digest.String() == sha256Digest(old) {
@@ -873,14 +865,14 @@ func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, 
 		return nil, err
 	}
 	if sha256Digest(resp.body) != cfg.Digest.String() {
-		return nil, &Error{Op: "read signature config", Ref: sigRef, Code: CodeRegistryError,
-			detail: "the config blob does not match its digest " + cfg.Digest.String()}
+		return nil, &errcode.Error{Op: "read signature config", Ref: sigRef, Code: errcode.CodeRegistryError,
+			Detail: "the config blob does not match its digest " + cfg.Digest.String()}
 	}
 	extended := resp.body
 	for _, layer := range added {
 		var ok bool
 		if extended, ok, err = extendConfig(extended, layer); err != nil {
-			return nil, &Error{Op: "append signature", Ref: sigRef, Code: CodeInternal, Err: err}
+			return nil, &errcode.Error{Op: "append signature", Ref: sigRef, Code: errcode.CodeInternal, Err: err}
 		}
 		if !ok {
 			return canonical()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -162,17 +164,17 @@ func TestSignByDigestAndErrors(t *testing.T) {
 	cases := []struct {
 		name, ref, digest, code, msg string
 	}{
-		{"absent digest", reg.host + "/app", absent, CodeNotFound, "404 Not Found"},
-		{"absent tag", reg.host + "/app:nope", "", CodeNotFound, "no such manifest"},
-		{"absent repo", reg.host + "/other@" + absent, "", CodeNotFound, "404"},
-		{"bad reference", "UPPER/Case:!!", "", CodeInvalidReference, "not a valid image reference"},
-		{"empty reference", "", "", CodeInvalidReference, "no image reference"},
-		{"bad digest", reg.host + "/app", "sha256:abc", CodeInvalidReference, "not a sha256 digest"},
+		{"absent digest", reg.host + "/app", absent, errcode.CodeNotFound, "404 Not Found"},
+		{"absent tag", reg.host + "/app:nope", "", errcode.CodeNotFound, "no such manifest"},
+		{"absent repo", reg.host + "/other@" + absent, "", errcode.CodeNotFound, "404"},
+		{"bad reference", "UPPER/Case:!!", "", errcode.CodeInvalidReference, "not a valid image reference"},
+		{"empty reference", "", "", errcode.CodeInvalidReference, "no image reference"},
+		{"bad digest", reg.host + "/app", "sha256:abc", errcode.CodeInvalidReference, "not a sha256 digest"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Sign(ctx(t), SignRequest{Reference: tc.ref, Digest: tc.digest, Signer: signer})
-			code, retry := ErrorCode(err)
+			code, retry := errcode.Of(err)
 			if code != tc.code || retry || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("err %v (code %s), want code %s containing %q", err, code, tc.code, tc.msg)
 			}
@@ -183,7 +185,7 @@ func TestSignByDigestAndErrors(t *testing.T) {
 	}
 	if _, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1"}); err == nil {
 		t.Fatal("sign without a key succeeded")
-	} else if code, _ := ErrorCode(err); code != CodeInvalidRequest {
+	} else if code, _ := errcode.Of(err); code != errcode.CodeInvalidRequest {
 		t.Fatalf("no key: %v", err)
 	}
 }
@@ -449,7 +451,7 @@ func TestSignatureRepository(t *testing.T) {
 	}
 	if _, err := New(Options{SignatureRepository: "Not A Repo"}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: signer}); err == nil {
 		t.Fatal("bad signature repository accepted")
-	} else if code, _ := ErrorCode(err); code != CodeInvalidReference {
+	} else if code, _ := errcode.Of(err); code != errcode.CodeInvalidReference {
 		t.Fatalf("bad signature repository: %v", err)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -52,11 +54,11 @@ func newSigningLog(t *testing.T) *signingLog {
 	return &signingLog{key: k, keys: keys, logID: id}
 }
 
-func (l *signingLog) Upload(_ context.Context, payload, sig, pub []byte) (*TlogEntry, error) {
+func (l *signingLog) Upload(_ context.Context, payload, sig, pub []byte) (*signing.LogEntry, error) {
 	l.uploads.Add(1)
 	l.events.add("log upload")
 	if l.fail.Load() {
-		return nil, &Error{Op: "transparency log upload", Ref: "http://127.0.0.1:1", Code: CodeTlogError, Retryable: true,
+		return nil, &errcode.Error{Op: "transparency log upload", Ref: "http://127.0.0.1:1", Code: errcode.CodeTlogError, Retryable: true,
 			Err: errors.New("POST /api/v1/log/entries: HTTP 500 Internal Server Error")}
 	}
 	body, err := json.Marshal(signing.NewHashedRekord(payload, sig, pub))
@@ -74,25 +76,29 @@ func (l *signingLog) Upload(_ context.Context, payload, sig, pub []byte) (*TlogE
 	if err != nil {
 		return nil, err
 	}
-	return &TlogEntry{BundleAnnotation: annotation, LogIndex: p.LogIndex, UUID: signing.RekorEntryUUID(body)}, nil
+	return &signing.LogEntry{BundleAnnotation: annotation, LogIndex: p.LogIndex, UUID: signing.RekorEntryUUID(body)}, nil
 }
 
-// BundleCheck makes signingLog a TlogBundleChecker.
-func (l *signingLog) BundleCheck(_ context.Context, v *signing.Verifier) (func(string, []byte, []byte) (*TlogEntry, error), error) {
+// BundleCheck checks bundles with the log's key.
+func (l *signingLog) BundleCheck(_ context.Context, v *signing.Verifier) (signing.BundleCheck, error) {
 	l.checks.Add(1)
-	return func(bundle string, payload, sig []byte) (*TlogEntry, error) {
+	return func(bundle string, payload, sig []byte) (*signing.LogEntry, error) {
 		e, err := signing.VerifyRekorBundle(bundle, payload, sig, v, l.keys)
 		if err != nil {
 			return nil, err
 		}
-		return &TlogEntry{BundleAnnotation: bundle, LogIndex: e.LogIndex, UUID: e.UUID}, nil
+		return &signing.LogEntry{BundleAnnotation: bundle, LogIndex: e.LogIndex, UUID: e.UUID}, nil
 	}, nil
 }
 
 // uploadOnlyLog records entries but cannot check bundles.
 type uploadOnlyLog struct{ inner *signingLog }
 
-func (u uploadOnlyLog) Upload(ctx context.Context, payload, sig, pub []byte) (*TlogEntry, error) {
+func (uploadOnlyLog) BundleCheck(context.Context, *signing.Verifier) (signing.BundleCheck, error) {
+	return nil, nil
+}
+
+func (u uploadOnlyLog) Upload(ctx context.Context, payload, sig, pub []byte) (*signing.LogEntry, error) {
 	return u.inner.Upload(ctx, payload, sig, pub)
 }
 
@@ -268,7 +274,7 @@ func TestTlogForeignBundleDoesNotDedupe(t *testing.T) {
 
 // An uploader that cannot check bundles never deduplicates a log-backed
 // request: it cannot tell that the existing entry is sound.
-func TestTlogUploaderWithoutBundleCheckUploadsAgain(t *testing.T) {
+func TestTransparencyLogWithoutBundleCheckUploadsAgain(t *testing.T) {
 	reg := newTestRegistry(t)
 	pushRandomImage(t, reg.host, "app", "v1")
 	c := newTestClient(Options{})
@@ -301,7 +307,7 @@ func TestTlogFailedUploadPushesNothing(t *testing.T) {
 	tl.fail.Store(true)
 	counter.snapshot()
 	_, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: key, Tlog: tl})
-	if code, retry := ErrorCode(err); code != CodeTlogError || !retry || !strings.Contains(err.Error(), "HTTP 500") {
+	if code, retry := errcode.Of(err); code != errcode.CodeTlogError || !retry || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("got %v (%s %v)", err, code, retry)
 	}
 	_, detail := counter.snapshot()
@@ -314,7 +320,7 @@ func TestTlogFailedUploadPushesNothing(t *testing.T) {
 
 	idx := pushRandomIndex(t, reg.host, "multi", "latest", 2)
 	_, err = c.Sign(ctx(t), SignRequest{Reference: reg.host + "/multi:latest", Signer: key, Recursive: true, Tlog: tl})
-	if code, _ := ErrorCode(err); code != CodeTlogError {
+	if code, _ := errcode.Of(err); code != errcode.CodeTlogError {
 		t.Fatalf("recursive: %v", err)
 	}
 	if _, status := rawGet(t, reg.host, "multi", "manifests", SignatureTag(idx)); status != http.StatusNotFound {

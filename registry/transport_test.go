@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/ocisign/ocisign/signing"
@@ -90,8 +92,8 @@ func TestRetriesExhausted(t *testing.T) {
 	reg.armed.Store(true)
 	_, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 	t.Logf("exhausted: %v", err)
-	var re *Error
-	if !errors.As(err, &re) || re.Code != CodeUnavailable || !re.Retryable || re.Status != 503 || re.Op != "push signature manifest" {
+	var re *errcode.Error
+	if !errors.As(err, &re) || re.Code != errcode.CodeUnavailable || !re.Retryable || re.Status != 503 || re.Op != "push signature manifest" {
 		t.Fatalf("got %#v", err)
 	}
 	for _, want := range []string{"push signature manifest " + reg.host + "/app:sha256-", ".sig: 503 Service Unavailable", "UNAVAILABLE: maintenance", "(after 4 tries)"} {
@@ -102,7 +104,7 @@ func TestRetriesExhausted(t *testing.T) {
 	if calls.Load() != 4 {
 		t.Fatalf("%d manifest PUTs, want 1 + 3 retries", calls.Load())
 	}
-	if code, retry := ErrorCode(fmt.Errorf("wrapped: %w", err)); code != CodeUnavailable || !retry {
+	if code, retry := errcode.Of(fmt.Errorf("wrapped: %w", err)); code != errcode.CodeUnavailable || !retry {
 		t.Fatalf("ErrorCode through wrapping: %s %v", code, retry)
 	}
 }
@@ -111,7 +113,7 @@ func TestUnauthorizedAndDeniedAreNotRetried(t *testing.T) {
 	for _, tc := range []struct {
 		status int
 		code   string
-	}{{401, CodeUnauthorized}, {403, CodeDenied}} {
+	}{{401, errcode.CodeUnauthorized}, {403, errcode.CodeDenied}} {
 		t.Run(tc.code, func(t *testing.T) {
 			var calls atomic.Int32
 			reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
@@ -125,7 +127,7 @@ func TestUnauthorizedAndDeniedAreNotRetried(t *testing.T) {
 			pushRandomImage(t, reg.host, "app", "v1")
 			reg.armed.Store(true)
 			_, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
-			code, retry := ErrorCode(err)
+			code, retry := errcode.Of(err)
 			if code != tc.code || retry || calls.Load() != 1 {
 				t.Fatalf("err %v code %s retry %v after %d calls", err, code, retry, calls.Load())
 			}
@@ -172,7 +174,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		reg.armed.Store(true)
 		// Recursive resolves with GET, so the echoing body is read.
 		_, err := newTestClient(Options{Logf: logf}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t), Recursive: true})
-		if code, _ := ErrorCode(err); code != CodeUnauthorized || !strings.Contains(err.Error(), "bad credentials") {
+		if code, _ := errcode.Of(err); code != errcode.CodeUnauthorized || !strings.Contains(err.Error(), "bad credentials") {
 			t.Fatalf("got %v", err)
 		}
 		t.Logf("basic refusal: %v", err)
@@ -206,7 +208,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		})
 		reg.armed.Store(true)
 		_, err := newTestClient(Options{Logf: logf}).Verify(ctx(t), VerifyRequest{Reference: reg.host + "/app:v1", Verifier: mustSigner(t).Verifier()})
-		if code, _ := ErrorCode(err); code != CodeUnauthorized {
+		if code, _ := errcode.Of(err); code != errcode.CodeUnauthorized {
 			t.Fatalf("got %v", err)
 		}
 		t.Logf("token server refusal: %v", err)
@@ -293,9 +295,9 @@ func TestPlainHTTPRefusedForNonLoopback(t *testing.T) {
 	for _, host := range []string{"registry.example.test:5000", "10.9.8.7:5000"} {
 		ref := host + "/app:v1"
 		_, err := newTestClient(Options{Transport: base}).Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)})
-		code, _ := ErrorCode(err)
+		code, _ := errcode.Of(err)
 		t.Logf("%s: %v", host, err)
-		if code != CodeInsecureRegistry || !strings.Contains(err.Error(), "--allow-insecure-registry") {
+		if code != errcode.CodeInsecureRegistry || !strings.Contains(err.Error(), "--allow-insecure-registry") {
 			t.Fatalf("%s: want insecure_registry naming the flag, got %v", host, err)
 		}
 		for _, opts := range []Options{{Transport: base, AllowInsecure: true}, {Transport: base, InsecureRegistries: []string{host}}} {
@@ -318,7 +320,7 @@ func TestSchemeGuardRefusesHTTPWithoutNetwork(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	e := transportError(context.Background(), "resolve", "10.1.2.3:5000/app", err, 1, false, "")
-	if e.Code != CodeInsecureRegistry || !strings.Contains(e.Error(), "--allow-insecure-registry") {
+	if e.Code != errcode.CodeInsecureRegistry || !strings.Contains(e.Error(), "--allow-insecure-registry") {
 		t.Fatalf("got %v", e)
 	}
 }
@@ -344,14 +346,14 @@ func TestTimeoutAndCancel(t *testing.T) {
 	reg.armed.Store(true)
 	_, err := newTestClient(Options{Timeout: 200 * time.Millisecond}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 	t.Logf("timeout: %v", err)
-	if code, retry := ErrorCode(err); code != CodeTimeout || !retry || !errors.Is(err, context.DeadlineExceeded) {
+	if code, retry := errcode.Of(err); code != errcode.CodeTimeout || !retry || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v", err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
 	_, err = newTestClient(Options{}).Sign(cctx, SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 	t.Logf("cancelled: %v", err)
-	if code, retry := ErrorCode(err); code != CodeCancelled || retry {
+	if code, retry := errcode.Of(err); code != errcode.CodeCancelled || retry {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -362,17 +364,17 @@ func TestErrorCodeMapping(t *testing.T) {
 		code  string
 		retry bool
 	}{
-		{&Error{Code: CodeNotFound}, CodeNotFound, false},
+		{&errcode.Error{Code: errcode.CodeNotFound}, errcode.CodeNotFound, false},
 		{fmt.Errorf("x: %w", &signing.KeyError{Code: "wrong_password", Problem: "p"}), "wrong_password", false},
 		{signing.ErrUnsupportedKey, "unsupported_key", false},
-		{context.DeadlineExceeded, CodeTimeout, true},
-		{fmt.Errorf("op: %w", context.Canceled), CodeCancelled, false},
-		{errors.New("boom"), CodeInternal, false},
+		{context.DeadlineExceeded, errcode.CodeTimeout, true},
+		{fmt.Errorf("op: %w", context.Canceled), errcode.CodeCancelled, false},
+		{errors.New("boom"), errcode.CodeInternal, false},
 		{nil, "", false},
 	}
 	for _, tc := range cases {
-		if code, retry := ErrorCode(tc.err); code != tc.code || retry != tc.retry {
-			t.Errorf("ErrorCode(%v) = %s %v, want %s %v", tc.err, code, retry, tc.code, tc.retry)
+		if code, retry := errcode.Of(tc.err); code != tc.code || retry != tc.retry {
+			t.Errorf("errcode.Of(%v) = %s %v, want %s %v", tc.err, code, retry, tc.code, tc.retry)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -21,7 +23,7 @@ const parallelBlobReads = 8
 // error is verification_failed.
 func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, error) {
 	if req.Verifier == nil {
-		return nil, &Error{Op: "verify", Ref: req.Reference, Code: CodeInvalidRequest, detail: "no public key given"}
+		return nil, &errcode.Error{Op: "verify", Ref: req.Reference, Code: errcode.CodeInvalidRequest, Detail: "no public key given"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -43,13 +45,13 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 		return nil, err
 	}
 	if existing == nil {
-		return result, &Error{Op: "verify", Ref: ref.Context().Name() + "@" + subj.digest, Code: CodeVerificationFailed,
-			detail: "no signatures found (no " + sigRef + ")"}
+		return result, &errcode.Error{Op: "verify", Ref: ref.Context().Name() + "@" + subj.digest, Code: errcode.CodeVerificationFailed,
+			Detail: "no signatures found (no " + sigRef + ")"}
 	}
 	layers := existing.manifest.Layers
 	if len(layers) > maxSignatureLayers {
-		return result, &Error{Op: "verify", Ref: sigRef, Code: CodeVerificationFailed,
-			detail: fmt.Sprintf("the signature manifest has %d layers, more than the %d cosign reads", len(layers), maxSignatureLayers)}
+		return result, &errcode.Error{Op: "verify", Ref: sigRef, Code: errcode.CodeVerificationFailed,
+			Detail: fmt.Sprintf("the signature manifest has %d layers, more than the %d cosign reads", len(layers), maxSignatureLayers)}
 	}
 
 	result.Signatures = make([]SignatureCheck, len(layers))
@@ -82,8 +84,8 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 		return result, transportError(ctx, "verify", sigRef, err, 0, sigConn.allowHTTP, c.timeoutDesc())
 	}
 	if result.Valid == 0 {
-		return result, &Error{Op: "verify", Ref: ref.Context().Name() + "@" + subj.digest, Code: CodeVerificationFailed,
-			detail: "no matching signatures: " + strings.Join(reasons, "; ")}
+		return result, &errcode.Error{Op: "verify", Ref: ref.Context().Name() + "@" + subj.digest, Code: errcode.CodeVerificationFailed,
+			Detail: "no matching signatures: " + strings.Join(reasons, "; ")}
 	}
 	return result, nil
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -75,7 +77,7 @@ func TestVerifyHostileSignatureManifestIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := c.Verify(context.Background(), VerifyRequest{Reference: reg.host + "/app:1", Verifier: signer.Verifier()})
-	if code, _ := ErrorCode(err); code != CodeVerificationFailed {
+	if code, _ := errcode.Of(err); code != errcode.CodeVerificationFailed {
 		t.Fatalf("want verification_failed, got %v", err)
 	}
 	if len(res.Signatures) != 8 {

@@ -7,12 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/signing"
+
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 func mustVerifyFail(t *testing.T, res *VerifyResult, err error, want string) {
 	t.Helper()
-	if code, retry := ErrorCode(err); code != CodeVerificationFailed || retry {
+	if code, retry := errcode.Of(err); code != errcode.CodeVerificationFailed || retry {
 		t.Fatalf("want verification_failed, got %v (%s)", err, code)
 	}
 	if res == nil {
@@ -100,7 +103,7 @@ func TestVerify(t *testing.T) {
 	})
 	t.Run("absent image", func(t *testing.T) {
 		_, err := c.Verify(ctx(t), VerifyRequest{Reference: reg.host + "/app:nope", Verifier: key.Verifier()})
-		if code, _ := ErrorCode(err); code != CodeNotFound {
+		if code, _ := errcode.Of(err); code != errcode.CodeNotFound {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -110,11 +113,16 @@ func TestVerify(t *testing.T) {
 // only stores what the uploader returns.
 type fakeLog struct{ bundle string }
 
-func (f fakeLog) Upload(_ context.Context, payload, sig, pub []byte) (*TlogEntry, error) {
+func (f fakeLog) Upload(_ context.Context, payload, sig, pub []byte) (*signing.LogEntry, error) {
 	if len(payload) == 0 || len(sig) == 0 || !bytes.Contains(pub, []byte("PUBLIC KEY")) {
 		return nil, errors.New("bad upload")
 	}
-	return &TlogEntry{BundleAnnotation: f.bundle, LogIndex: 42, UUID: "uuid-1"}, nil
+	return &signing.LogEntry{BundleAnnotation: f.bundle, LogIndex: 42, UUID: "uuid-1"}, nil
+}
+
+// BundleCheck: this stand-in cannot check bundles.
+func (fakeLog) BundleCheck(context.Context, *signing.Verifier) (signing.BundleCheck, error) {
+	return nil, nil
 }
 
 func TestTlogBundleIsStoredAndChecked(t *testing.T) {
@@ -133,13 +141,13 @@ func TestTlogBundleIsStoredAndChecked(t *testing.T) {
 		t.Fatalf("bundle annotation %q", m.Layers[0].Annotations[BundleAnnotation])
 	}
 
-	good := func(b string, payload, sig []byte) (*TlogEntry, error) {
+	good := func(b string, payload, sig []byte) (*signing.LogEntry, error) {
 		if b != bundle || len(payload) == 0 || len(sig) == 0 {
 			return nil, errors.New("bundle mismatch")
 		}
-		return &TlogEntry{LogIndex: 42, UUID: "uuid-1"}, nil
+		return &signing.LogEntry{LogIndex: 42, UUID: "uuid-1"}, nil
 	}
-	bad := func(string, []byte, []byte) (*TlogEntry, error) { return nil, errors.New("SET does not verify") }
+	bad := func(string, []byte, []byte) (*signing.LogEntry, error) { return nil, errors.New("SET does not verify") }
 
 	vr, err := c.Verify(ctx(t), VerifyRequest{Reference: reg.host + "/app:v1", Verifier: key.Verifier(), BundleCheck: good, RequireTlog: true})
 	if err != nil || vr.Valid != 1 || vr.Signatures[0].LogIndex == nil || *vr.Signatures[0].LogIndex != 42 {
@@ -162,7 +170,7 @@ func TestTlogBundleIsStoredAndChecked(t *testing.T) {
 	// A failing upload pushes nothing.
 	target := pushRandomImage(t, reg.host, "app", "v3")
 	_, err = c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v3", Signer: key, Tlog: fakeLog{""}})
-	if code, _ := ErrorCode(err); code != CodeTlogError {
+	if code, _ := errcode.Of(err); code != errcode.CodeTlogError {
 		t.Fatalf("empty bundle: %v", err)
 	}
 	if _, status := rawGet(t, reg.host, "app", "manifests", SignatureTag(target)); status != 404 {

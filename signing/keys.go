@@ -204,6 +204,9 @@ type KeyError struct {
 	Problem string
 }
 
+// ErrorCode gives the code of the error table (internal/errcode.Of).
+func (e *KeyError) ErrorCode() (string, bool) { return e.Code, false }
+
 func (e *KeyError) Error() string {
 	if e.Path == "" {
 		return e.Problem

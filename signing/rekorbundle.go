@@ -362,3 +362,17 @@ func (e *HashedRekord) Matches(payload, signature []byte, signer *Verifier) erro
 	}
 	return nil
 }
+
+// LogEntry is what a transparency log gave back for one signature: the
+// dev.sigstore.cosign/bundle annotation to store with it, and the entry's
+// index and UUID for reports.
+type LogEntry struct {
+	BundleAnnotation string
+	LogIndex         int64
+	UUID             string
+}
+
+// BundleCheck checks a signature layer's dev.sigstore.cosign/bundle
+// annotation offline, for that payload and signature; it returns the entry
+// the bundle proves.
+type BundleCheck func(bundleJSON string, payload, signature []byte) (*LogEntry, error)

@@ -1,6 +1,6 @@
 // Package tlog records signatures in a Rekor v1 transparency log over plain
 // net/http (no sigstore client stack) and checks what the log answers before
-// anything is pushed. It implements registry.TlogUploader; the offline check
+// anything is pushed. It implements registry.TransparencyLog; the offline check
 // of a bundle annotation lives in the signing package.
 package tlog
 
@@ -22,7 +22,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -92,7 +93,7 @@ type Client struct {
 func New(rawURL string, opts Options) (*Client, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
-		return nil, &registry.Error{Op: "transparency log", Ref: RedactURL(rawURL), Code: registry.CodeInvalidRequest,
+		return nil, &errcode.Error{Op: "transparency log", Ref: RedactURL(rawURL), Code: errcode.CodeInvalidRequest,
 			Err: fmt.Errorf("the Rekor URL %w", err)}
 	}
 	c := &Client{base: u, name: RedactURL(u.String()), http: opts.HTTPClient, timeout: opts.Timeout,
@@ -168,7 +169,7 @@ func (c *Client) URL() string { return c.name }
 // fetched and reused. The reply must be for this very entry and its Signed
 // Entry Timestamp must verify with a trusted log key; otherwise Upload fails
 // and the caller must not push the signature.
-func (c *Client) Upload(ctx context.Context, payload, signature, publicKeyPEM []byte) (*registry.TlogEntry, error) {
+func (c *Client) Upload(ctx context.Context, payload, signature, publicKeyPEM []byte) (*signing.LogEntry, error) {
 	verifier, err := signing.ParsePublicKey(publicKeyPEM, "")
 	if err != nil {
 		return nil, err
@@ -269,7 +270,7 @@ type logEntry struct {
 
 // checkReply turns a log reply into a bundle and accepts it only if it is
 // the entry we asked for and its SET verifies: the same check verifiers run.
-func (c *Client) checkReply(body, payload, signature []byte, verifier *signing.Verifier, keys *signing.RekorKeys) (*registry.TlogEntry, error) {
+func (c *Client) checkReply(body, payload, signature []byte, verifier *signing.Verifier, keys *signing.RekorKeys) (*signing.LogEntry, error) {
 	var entries map[string]logEntry
 	if err := json.Unmarshal(body, &entries); err != nil {
 		return nil, fmt.Errorf("the log's reply is not a Rekor log entry: %v", err)
@@ -302,7 +303,7 @@ func (c *Client) checkReply(body, payload, signature []byte, verifier *signing.V
 	if !strings.HasSuffix(strings.ToLower(id), checked.UUID) {
 		return nil, fmt.Errorf("the log's reply names entry %s but its body is entry %s", clip(id), checked.UUID)
 	}
-	return &registry.TlogEntry{BundleAnnotation: annotation, LogIndex: checked.LogIndex, UUID: checked.UUID}, nil
+	return &signing.LogEntry{BundleAnnotation: annotation, LogIndex: checked.LogIndex, UUID: checked.UUID}, nil
 }
 
 // PublicKeys returns the trusted log keys, fetching the log's own key once
@@ -336,7 +337,7 @@ func (c *Client) PublicKeys(ctx context.Context) (*signing.RekorKeys, error) {
 // BundleCheck returns the check for registry.VerifyRequest.BundleCheck,
 // trusting the configured log keys or, when none was configured, the key
 // fetched once from this log.
-func (c *Client) BundleCheck(ctx context.Context, v *signing.Verifier) (func(string, []byte, []byte) (*registry.TlogEntry, error), error) {
+func (c *Client) BundleCheck(ctx context.Context, v *signing.Verifier) (signing.BundleCheck, error) {
 	tctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	keys, err := c.PublicKeys(tctx)
@@ -349,13 +350,13 @@ func (c *Client) BundleCheck(ctx context.Context, v *signing.Verifier) (func(str
 // BundleCheck returns the offline check of a layer's bundle annotation for
 // signatures by v, trusting the log keys: for registry.VerifyRequest.
 // signature is the layer's raw (base64-decoded) signature.
-func BundleCheck(v *signing.Verifier, keys *signing.RekorKeys) func(bundleJSON string, payload, signature []byte) (*registry.TlogEntry, error) {
-	return func(bundleJSON string, payload, signature []byte) (*registry.TlogEntry, error) {
+func BundleCheck(v *signing.Verifier, keys *signing.RekorKeys) func(bundleJSON string, payload, signature []byte) (*signing.LogEntry, error) {
+	return func(bundleJSON string, payload, signature []byte) (*signing.LogEntry, error) {
 		e, err := signing.VerifyRekorBundle(bundleJSON, payload, signature, v, keys)
 		if err != nil {
 			return nil, err
 		}
-		return &registry.TlogEntry{BundleAnnotation: bundleJSON, LogIndex: e.LogIndex, UUID: e.UUID}, nil
+		return &signing.LogEntry{BundleAnnotation: bundleJSON, LogIndex: e.LogIndex, UUID: e.UUID}, nil
 	}
 }
 
@@ -513,22 +514,22 @@ func rekorMessage(body []byte) string {
 }
 
 func (c *Client) fail(op string, retryable bool, err error) error {
-	return &registry.Error{Op: "transparency log " + op, Ref: c.name, Code: ErrorCode, Retryable: retryable, Err: err}
+	return &errcode.Error{Op: "transparency log " + op, Ref: c.name, Code: ErrorCode, Retryable: retryable, Err: err}
 }
 
 // ctxFail classifies a failure that may come from a deadline: the caller's
 // own deadline or cancellation keeps its code; our per-upload timeout and
 // network errors are retryable log errors.
 func (c *Client) ctxFail(parent context.Context, op string, err error) error {
-	var re *registry.Error
+	var re *errcode.Error
 	if errors.As(err, &re) {
 		return err
 	}
 	switch {
 	case errors.Is(parent.Err(), context.Canceled):
-		return &registry.Error{Op: "transparency log " + op, Ref: c.name, Code: registry.CodeCancelled, Err: context.Canceled}
+		return &errcode.Error{Op: "transparency log " + op, Ref: c.name, Code: errcode.CodeCancelled, Err: context.Canceled}
 	case errors.Is(parent.Err(), context.DeadlineExceeded):
-		return &registry.Error{Op: "transparency log " + op, Ref: c.name, Code: registry.CodeTimeout, Retryable: true,
+		return &errcode.Error{Op: "transparency log " + op, Ref: c.name, Code: errcode.CodeTimeout, Retryable: true,
 			Err: fmt.Errorf("the operation's deadline passed: %w", err)}
 	case errors.Is(err, context.DeadlineExceeded):
 		return c.fail(op, true, fmt.Errorf("no answer within %s: %w", c.timeout, err))

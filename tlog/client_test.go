@@ -23,7 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocisign/ocisign/registry"
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/ocisign/ocisign/signing"
 )
 
@@ -228,7 +229,7 @@ func wantTlogError(t *testing.T, err error, retryable bool, contains string) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	code, retry := registry.ErrorCode(err)
+	code, retry := errcode.Of(err)
 	if code != ErrorCode || retry != retryable {
 		t.Errorf("ErrorCode = %q retryable=%v, want %q retryable=%v (err: %v)", code, retry, ErrorCode, retryable, err)
 	}
@@ -433,7 +434,7 @@ func TestRekorClientCallerCancelled(t *testing.T) {
 		cancel()
 	}()
 	_, err := c.Upload(ctx, s.payload, s.signature, s.pub)
-	if code, _ := registry.ErrorCode(err); code != registry.CodeCancelled {
+	if code, _ := errcode.Of(err); code != errcode.CodeCancelled {
 		t.Errorf("code %q, err %v", code, err)
 	}
 }

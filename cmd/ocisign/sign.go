@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -49,7 +51,7 @@ func withJSONErrors(action cli.ActionFunc) cli.ActionFunc {
 		jerr, exit := jsonErrorOf(err), exitFailed
 		var usage *usageError
 		if errors.As(err, &usage) {
-			jerr.Code, jerr.Retryable, exit = registry.CodeInvalidRequest, false, exitUsage
+			jerr.Code, jerr.Retryable, exit = errcode.CodeInvalidRequest, false, exitUsage
 		}
 		fmt.Fprintf(c.App.ErrWriter, "ocisign: %v\n", err)
 		_ = writeJSON(c.App.Writer, map[string]any{"error": jerr})
@@ -66,7 +68,7 @@ type jsonError struct {
 
 // jsonErrorOf words err for --output json with its stable code.
 func jsonErrorOf(err error) jsonError {
-	code, retryable := registry.ErrorCode(err)
+	code, retryable := errcode.Of(err)
 	return jsonError{Code: code, Message: err.Error(), Retryable: retryable}
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocisign/ocisign/internal/bounded"
@@ -63,7 +65,7 @@ func (op *operation) newLogClient(url, keyPath string) (*tlog.Client, error) {
 		return tlog.New(url, tlog.Options{PublicKeyFile: keyPath, UserAgent: "ocisign/" + version})
 	})
 	if err != nil {
-		if code, _ := registry.ErrorCode(err); code == registry.CodeInvalidRequest {
+		if code, _ := errcode.Of(err); code == errcode.CodeInvalidRequest {
 			return nil, usagef("--rekor-url %s", err)
 		}
 		return nil, op.fail(err)
@@ -74,7 +76,7 @@ func (op *operation) newLogClient(url, keyPath string) (*tlog.Client, error) {
 // verifyBundleCheck returns the offline check of bundle annotations: with
 // the configured log keys, else with the key of the log at the configured
 // URL (fetched once). nil when no log key source is configured.
-func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifier) (func(string, []byte, []byte) (*registry.TlogEntry, error), error) {
+func (op *operation) verifyBundleCheck(c *cli.Context, verifier *signing.Verifier) (signing.BundleCheck, error) {
 	keyPath := op.set.RekorPublicKey
 	if keyPath != "" {
 		keys, err := withinTimeout(op, keyPath, func() (*signing.RekorKeys, error) { return tlog.TrustedKeys(nil, keyPath) })
@@ -118,7 +120,7 @@ func timeoutOrDefault(timeout time.Duration) time.Duration {
 func withinTimeout[T any](op *operation, path string, load func() (T, error)) (T, error) {
 	v, err := bounded.Wait(op.ctx, load)
 	if err != nil && op.ctx.Err() != nil && errors.Is(err, op.ctx.Err()) {
-		return v, &registry.Error{Op: "reading " + path, Code: registry.CodeTimeout, Retryable: true,
+		return v, &errcode.Error{Op: "reading " + path, Code: errcode.CodeTimeout, Retryable: true,
 			Err: fmt.Errorf("not done within the timeout of %s (--timeout)", timeoutOrDefault(op.timeout))}
 	}
 	return v, err

@@ -66,7 +66,7 @@ func BenchmarkLogCostPerSignature(b *testing.B) {
 			regCount := &countingRoundTripper{inner: http.DefaultTransport}
 			logCount := &countingRoundTripper{inner: http.DefaultTransport}
 			client := registry.New(registry.Options{Transport: regCount})
-			var logClient registry.TlogUploader
+			var logClient registry.TransparencyLog
 			if mode != "no-log" {
 				if logClient, err = tlog.New(shared.URL, tlog.Options{PublicKeyFile: shared.PublicKeyFile,
 					HTTPClient: &http.Client{Transport: logCount}}); err != nil {

@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/errcode"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -489,7 +491,7 @@ func TestRealRekorBadRepliesLeaveRegistryUntouched(t *testing.T) {
 			}
 			second, _ := signing.GenerateSigner()
 			_, err = rc.Sign(context.Background(), registry.SignRequest{Reference: image, Signer: second, Tlog: c})
-			code, retryable := registry.ErrorCode(err)
+			code, retryable := errcode.Of(err)
 			if code != tlog.ErrorCode || retryable != m.retryable || !strings.Contains(fmt.Sprint(err), m.want) {
 				t.Errorf("code %q retryable %v err %v; want %s retryable=%v containing %q", code, retryable, err,
 					tlog.ErrorCode, m.retryable, m.want)
@@ -596,7 +598,7 @@ func TestRealRekorStoppedIsAClearError(t *testing.T) {
 	}
 	_, err = registry.New(registry.Options{}).Sign(context.Background(),
 		registry.SignRequest{Reference: ref.Context().Name() + "@" + d.String(), Signer: signer, Tlog: c})
-	code, retryable := registry.ErrorCode(err)
+	code, retryable := errcode.Of(err)
 	if code != tlog.ErrorCode || !retryable || !strings.Contains(fmt.Sprint(err), l.URL) ||
 		!strings.Contains(fmt.Sprint(err), "unreachable") {
 		t.Errorf("Sign with Rekor down: code %q retryable %v err %v", code, retryable, err)
