@@ -6,6 +6,7 @@
 %%
 %%   serve_dir.escript DIR PORTFILE LOG
 main([Dir, PortFile, Log]) ->
+    logger:set_primary_config(level, error), % no report when the test kills it
     ok = inets:start(),
     {ok, Pid} = inets:start(httpd, [{port, 0}, {bind_address, {127, 0, 0, 1}},
                                     {server_name, "localhost"}, {server_root, Dir},
