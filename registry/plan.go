@@ -177,59 +177,27 @@ func hasSignature(existing *existingSignatures, job *signJob) bool {
 	return slices.ContainsFunc(existing.manifest.Layers, func(l v1.Descriptor) bool { return isOurs(l, job) })
 }
 
-// nextConfig returns the config blob for the old layers plus added (ours
-// last): the canonical mutate.Append form when the old config is canonical
-// (or there is none); otherwise the old config fetched and extended, or
-// regenerated when it is not an image config at all (some signers store the
-// payload as the config).
+// nextConfig is the config of the merged manifest (mergedConfig), fetching
+// the existing config blob when the merge needs it.
 func (c *Client) nextConfig(ctx context.Context, conn *repoConn, sigRef string, existing *existingSignatures, added []v1.Hash) ([]byte, error) {
-	var diffIDs []v1.Hash
-	if existing != nil {
-		for _, l := range existing.manifest.Layers {
-			diffIDs = append(diffIDs, l.Digest)
-		}
-	}
-	canonical := func() ([]byte, error) {
-		b, err := canonicalConfig(append(diffIDs[:len(diffIDs):len(diffIDs)], added...))
+	config, fetch, err := mergedConfig(existing, nil, added)
+	if fetch {
+		cfg := existing.manifest.Config
+		resp, err := conn.do(ctx, request{op: "read signature config", ref: sigRef + " (" + cfg.Digest.String() + ")",
+			method: http.MethodGet, url: conn.url("blobs", cfg.Digest.String()), ok: []int{http.StatusOK}, readBody: true})
 		if err != nil {
-			return nil, &errcode.Error{Op: "append signature", Ref: sigRef, Code: errcode.CodeInternal, Err: err}
+			return nil, err
 		}
-		return b, nil
+		if sha256Digest(resp.body) != cfg.Digest.String() {
+			return nil, &errcode.Error{Op: "read signature config", Ref: sigRef, Code: errcode.CodeRegistryError,
+				Detail: "the config blob does not match its digest " + cfg.Digest.String()}
+		}
+		config, _, err = mergedConfig(existing, resp.body, added)
 	}
-	if existing == nil {
-		return canonical()
-	}
-	old, err := canonicalConfig(diffIDs)
 	if err != nil {
 		return nil, &errcode.Error{Op: "append signature", Ref: sigRef, Code: errcode.CodeInternal, Err: err}
 	}
-	cfg := existing.manifest.Config
-	if cfg.Digest.String() == sha256Digest(old) {
-		return canonical()
-	}
-	if (cfg.MediaType != types.OCIConfigJSON && cfg.MediaType != types.DockerConfigJSON) || cfg.Size > 4<<20 {
-		return canonical()
-	}
-	resp, err := conn.do(ctx, request{op: "read signature config", ref: sigRef + " (" + cfg.Digest.String() + ")",
-		method: http.MethodGet, url: conn.url("blobs", cfg.Digest.String()), ok: []int{http.StatusOK}, readBody: true})
-	if err != nil {
-		return nil, err
-	}
-	if sha256Digest(resp.body) != cfg.Digest.String() {
-		return nil, &errcode.Error{Op: "read signature config", Ref: sigRef, Code: errcode.CodeRegistryError,
-			Detail: "the config blob does not match its digest " + cfg.Digest.String()}
-	}
-	extended := resp.body
-	for _, layer := range added {
-		var ok bool
-		if extended, ok, err = extendConfig(extended, layer); err != nil {
-			return nil, &errcode.Error{Op: "append signature", Ref: sigRef, Code: errcode.CodeInternal, Err: err}
-		}
-		if !ok {
-			return canonical()
-		}
-	}
-	return extended, nil
+	return config, nil
 }
 
 // withLayers is existing with raw layers appended (a copy).

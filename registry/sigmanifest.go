@@ -148,7 +148,54 @@ func layerDescriptor(payload []byte, annotations map[string]string) ([]byte, v1.
 	return b, d, err
 }
 
-// buildManifest returns old layers + the new one under config.
+// mergedConfig is the config for existing's layers plus added, with no I/O:
+// go-containerregistry's canonical config (what cosign writes) when there
+// is nothing to keep; otherwise the existing config blob (fetched, which
+// must be given; fetch asks for it) extended, so nothing in it is lost. A
+// blob that is not an image config is replaced by the canonical form.
+func mergedConfig(existing *existingSignatures, fetched []byte, added []v1.Hash) (config []byte, fetch bool, err error) {
+	var diffIDs []v1.Hash
+	if existing != nil {
+		for _, l := range existing.manifest.Layers {
+			diffIDs = append(diffIDs, l.Digest)
+		}
+	}
+	canonical := func() ([]byte, bool, error) {
+		b, err := canonicalConfig(append(diffIDs[:len(diffIDs):len(diffIDs)], added...))
+		return b, false, err
+	}
+	if existing == nil {
+		return canonical()
+	}
+	old, err := canonicalConfig(diffIDs)
+	if err != nil {
+		return nil, false, err
+	}
+	cfg := existing.manifest.Config
+	switch {
+	case cfg.Digest.String() == sha256Digest(old):
+		return canonical()
+	case (cfg.MediaType != types.OCIConfigJSON && cfg.MediaType != types.DockerConfigJSON) || cfg.Size > 4<<20:
+		return canonical()
+	case fetched == nil:
+		return nil, true, nil
+	}
+	extended := fetched
+	for _, layer := range added {
+		var ok bool
+		if extended, ok, err = extendConfig(extended, layer); err != nil || !ok {
+			if err != nil {
+				return nil, false, err
+			}
+			return canonical()
+		}
+	}
+	return extended, false, nil
+}
+
+// buildManifest returns old layers + the new one under config, every old
+// layer byte for byte, and the old manifest's annotations, subject and
+// artifactType.
 func buildManifest(old *existingSignatures, mt types.MediaType, config v1.Descriptor, newLayer []byte) ([]byte, error) {
 	m := manifestJSON{SchemaVersion: 2, MediaType: mt, Config: config}
 	if old != nil {
