@@ -40,6 +40,12 @@ func (s *server) handle(ctx context.Context, req *request) {
 		s.verify(ctx, req)
 	case "public_key":
 		s.publicKey(ctx, req)
+	case "connect":
+		if err := s.backend(req.allowInsecure).Connect(ctx, req.reference); err != nil {
+			s.replyFailure(ctx, req, err)
+			return
+		}
+		s.reply(okHead(req.id))
 	default:
 		s.replyError(req.id, CodeInternal, "no handler for op "+req.op, false)
 	}

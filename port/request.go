@@ -36,11 +36,12 @@ var opFields = map[string][]string{
 	"sign":       {"reference", "digest", "sign_key", "annotations", "recursive", "allow_insecure_registry", "timeout_ms", "rekor_url", "rekor_public_key"},
 	"verify":     {"reference", "digest", "public_key", "annotations", "allow_insecure_registry", "timeout_ms", "require_tlog", "rekor_public_key", "rekor_url"},
 	"public_key": {"sign_key"},
+	"connect":    {"reference", "allow_insecure_registry", "timeout_ms"},
 	"version":    {},
 	"exit":       {},
 }
 
-const opList = "sign, verify, public_key, version or exit"
+const opList = "sign, verify, public_key, connect, version or exit"
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
@@ -154,6 +155,10 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 		}
 	case "public_key":
 		req.signKey = p.str("sign_key", false)
+	case "connect":
+		req.reference = p.str("reference", true)
+		req.allowInsecure = p.boolean("allow_insecure_registry")
+		req.timeout = p.timeoutMS("timeout_ms", maxTimeout)
 	}
 	if p.err != nil {
 		return fail(CodeInvalidRequest, "%s", p.err.Error())

@@ -94,6 +94,10 @@ func (refusingBackend) Verify(context.Context, registry.VerifyRequest) (*registr
 	return nil, &errcode.Error{Op: "verify", Code: errcode.CodeUnavailable, Err: errors.New("fuzz backend")}
 }
 
+func (refusingBackend) Connect(context.Context, string) error {
+	return &errcode.Error{Op: "connect", Code: errcode.CodeUnavailable, Err: errors.New("fuzz backend")}
+}
+
 // FuzzServe: whatever bytes arrive on stdin, Serve returns, and every reply
 // is one JSON object with id and ok (and an error code when ok is false).
 func FuzzServe(f *testing.F) {

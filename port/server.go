@@ -24,6 +24,7 @@ import (
 type Backend interface {
 	Sign(ctx context.Context, req registry.SignRequest) (*registry.SignResult, error)
 	Verify(ctx context.Context, req registry.VerifyRequest) (*registry.VerifyResult, error)
+	Connect(ctx context.Context, reference string) error
 }
 
 // DefaultShutdownGrace bounds the wait for in-flight replies after stdin EOF.

@@ -21,7 +21,8 @@ import (
 // Sign and verify against a real registry are in registry_test.go.
 type funcBackend struct {
 	sign   func(context.Context, registry.SignRequest) (*registry.SignResult, error)
-	verify func(context.Context, registry.VerifyRequest) (*registry.VerifyResult, error)
+	verify  func(context.Context, registry.VerifyRequest) (*registry.VerifyResult, error)
+	connect func(context.Context, string) error
 }
 
 func (b *funcBackend) Sign(ctx context.Context, req registry.SignRequest) (*registry.SignResult, error) {
@@ -30,6 +31,13 @@ func (b *funcBackend) Sign(ctx context.Context, req registry.SignRequest) (*regi
 
 func (b *funcBackend) Verify(ctx context.Context, req registry.VerifyRequest) (*registry.VerifyResult, error) {
 	return b.verify(ctx, req)
+}
+
+func (b *funcBackend) Connect(ctx context.Context, reference string) error {
+	if b.connect == nil {
+		return nil
+	}
+	return b.connect(ctx, reference)
 }
 
 func fakeDigest(s string) string { return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(s))) }

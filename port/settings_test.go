@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/errcode"
 	"github.com/ocisign/ocisign/internal/settings"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
@@ -36,5 +37,39 @@ func TestConfigDefaultsApplyToPortRequests(t *testing.T) {
 	if !got.Recursive || !reflect.DeepEqual(got.Annotations, want.Annotations) ||
 		!reflect.DeepEqual(got.Annotations, map[string]string{"team": "erlang", "env": "req"}) {
 		t.Fatalf("sign request %+v, want annotations %v and recursive", got, want.Annotations)
+	}
+}
+
+// connect: ok when the backend connects, the backend's error otherwise.
+func TestConnectOp(t *testing.T) {
+	var refs []string
+	cfg := testConfig(nil)
+	cfg.NewBackend = func(registry.Options) Backend {
+		return &funcBackend{connect: func(_ context.Context, ref string) error {
+			refs = append(refs, ref)
+			if ref == "bad/x" {
+				return &errcode.Error{Op: "resolve", Ref: ref, Code: errcode.CodeUnauthorized}
+			}
+			return nil
+		}}
+	}
+	s := startSession(t, cfg)
+	s.sendFrame([]byte(`{"id":1,"op":"connect","reference":"r/x"}`))
+	if r := s.next(); string(r.raw) != `{"id":1,"ok":true}` {
+		t.Fatalf("got %s", r.raw)
+	}
+	s.sendFrame([]byte(`{"id":2,"op":"connect","reference":"bad/x"}`))
+	if r := s.next(); *r.OK || r.Error.Code != "unauthorized" {
+		t.Fatalf("got %s", r.raw)
+	}
+	s.sendFrame([]byte(`{"id":3,"op":"connect"}`))
+	if r := s.next(); *r.OK || r.Error.Code != "invalid_request" {
+		t.Fatalf("got %s", r.raw)
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 2 {
+		t.Fatalf("backend saw %v", refs)
 	}
 }

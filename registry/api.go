@@ -118,3 +118,14 @@ type SignatureCheck struct {
 	// Payload is the raw simplesigning JSON (for --output json consumers).
 	Payload string `json:"payload"`
 }
+
+// Connect makes ready what signing reference will need (the registry's
+// challenge, a push token for the repository, a connection) without
+// reading or writing anything, so a later Sign starts warm. The rebar3
+// plugin sends it while ocibuild builds.
+func (c *Client) Connect(ctx context.Context, reference string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, _, _, err := c.connections(ctx, reference, true)
+	return err
+}

@@ -33,7 +33,7 @@
 
 -export([open/0, open/1, close/1, close/2,
          sign/1, sign_once/2, sign/2, sign/3,
-         verify/2, verify/3, version/1, version/2, public_key/2,
+         verify/2, verify/3, version/1, version/2, public_key/2, connect/2,
          os_pid/1, format_error/1, is_http_url/1, redact_url/1, redact_term/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -ifdef(TEST).
@@ -185,6 +185,16 @@ verify(Pid, Request, CallTimeout) ->
 public_key(Pid, Request) ->
     case plain_fields(Request) of
         {ok, Fields} -> request(Pid, <<"public_key">>, Fields, deadline(Request, default));
+        Error -> Error
+    end.
+
+%% @doc Makes ready what a sign of `reference' will need (the registry's
+%% challenge, a push token, a connection) without reading or writing
+%% anything. Request keys: reference, allow_insecure_registry, timeout_ms.
+-spec connect(pid(), request()) -> {ok, result()} | {error, reason()}.
+connect(Pid, Request) ->
+    case plain_fields(Request) of
+        {ok, Fields} -> request(Pid, <<"connect">>, Fields, deadline(Request, default));
         Error -> Error
     end.
 

@@ -10,7 +10,8 @@
 -export([take_key/1, check/2, close/1, restore_env/1, program_options/3]).
 
 -type plan() :: skip | #{port := pid(), key := string(), opts := ocisign_config:options(),
-                         push := string(), root := file:filename(), program := map()}.
+                         push := string(), root := file:filename(), program := map(),
+                         first_ref := binary() | undefined}.
 -export_type([plan/0]).
 
 %% @doc The key (--sign-key > OCIBUILD_SIGN_KEY > {ocibuild, [{sign_key, _}]}),
@@ -53,7 +54,7 @@ check(State, Key) ->
                     [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
                     Root = rebar_dir:root_dir(State),
                     Plan = #{key => filename:absname(KeyPath, Root), opts => Opts, push => Push, root => Root,
-                             program => program_options(State, Opts, Root)},
+                             program => program_options(State, Opts, Root), first_ref => first_ref(State, Push)},
                     checked(ready(Plan), Opts);
                 {error, Reason} ->
                     {error, {ocisign_prv_sign, {config, Reason}}}
@@ -76,6 +77,7 @@ ready(#{key := Key, opts := Opts, root := Root} = Plan) ->
                 {ok, Pid} ->
                     case ocisign_port:public_key(Pid, #{sign_key => Key}) of
                         {ok, _} ->
+                            warm(Pid, Plan),
                             {ok, Plan#{port => Pid}};
                         {error, Reason} ->
                             ocisign_port:close(Pid),
@@ -86,6 +88,29 @@ ready(#{key := Key, opts := Opts, root := Root} = Plan) ->
             end;
         Error ->
             Error
+    end.
+
+%% While ocibuild builds, the program pings the registry and gets its push
+%% token, so the signing after the push starts warm. Best effort: the
+%% reply is not waited for, and a failure here is the signing's to report.
+warm(_Pid, #{first_ref := undefined}) ->
+    ok;
+warm(Pid, #{first_ref := Ref, opts := Opts}) ->
+    Request = #{reference => Ref, allow_insecure_registry => maps:get(allow_insecure_registry, Opts)},
+    _ = spawn(fun() -> ocisign_port:connect(Pid, Request) end),
+    ok.
+
+%% The first reference ocibuild will push, as far as it can be told now.
+first_ref(State, Push) ->
+    {Args, _} = rebar_state:command_parsed_args(State),
+    Tags = ocisign_config:tags(Args, rebar_state:get(State, ocibuild, [])),
+    Release = case ocisign_config:release_name(Args, rebar_state:get(State, relx, [])) of
+                  {ok, R} -> R;
+                  none -> undefined
+              end,
+    case ocisign_config:references(unicode:characters_to_binary(Push), Tags, Release) of
+        {ok, [Ref | _]} -> Ref;
+        _ -> undefined
     end.
 
 check_log_key(#{rekor_public_key := Path}, Root) when Path =/= undefined ->
