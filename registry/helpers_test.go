@@ -77,13 +77,10 @@ func pushRandomImage(t *testing.T, host, repo, tag string) string {
 	return d.String()
 }
 
-// isBlobUpload is a request that stores a blob: a monolithic POST with
-// ?digest= (what ocisign sends) or the PUT that ends an upload session.
+// isBlobUpload is a request that stores a blob: the PUT that ends an
+// upload session.
 func isBlobUpload(r *http.Request) bool {
-	if !strings.Contains(r.URL.Path, "/blobs/uploads/") {
-		return false
-	}
-	return r.Method == http.MethodPut || (r.Method == http.MethodPost && r.URL.Query().Get("digest") != "")
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/")
 }
 
 func rawURL(host, repo, kind, ref string) string {

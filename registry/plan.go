@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/ocisign/ocisign/internal/errcode"
 
@@ -38,17 +39,47 @@ type appendPlan struct {
 type pendingBlob struct {
 	data   []byte
 	digest string
+	upload uploadSession
 }
 
-// planAppend is round 1 (docs/design.md): GET the .sig manifest; dedupe;
-// compute the config and the blobs still missing. Nothing is opened on the
-// registry until a write is certain (round 2 uploads each blob in one
-// request where the registry allows).
+// planAppend is round 1 (docs/design.md): GET the .sig manifest ‖ open two
+// uploads; dedupe; compute the config and the blobs still missing. The
+// sessions the plan does not use are cancelled (job.cancels waits for
+// that), so none is left open.
 // With uploadAll every blob is PUT again, even one the manifest references.
 func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool) (*appendPlan, error) {
 	job.tag = SignatureTag(job.subject)
 	job.sigRef = conn.repo.Tag(job.tag).Name()
-	existing, headerDigest, readErr := c.readSignaturesDigest(ctx, conn, job.sigRef, job.tag)
+	var existing *existingSignatures
+	var headerDigest string
+	var readErr error
+	uploads := make([]uploadSession, 2)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		existing, headerDigest, readErr = c.readSignaturesDigest(ctx, conn, job.sigRef, job.tag)
+	}()
+	for i := range uploads {
+		go func() {
+			defer wg.Done()
+			uploads[i] = c.openUpload(ctx, conn, job.sigRef)
+		}()
+	}
+	wg.Wait()
+	plan, err := c.planWith(ctx, conn, job, bundles, uploadAll, existing, headerDigest, readErr, uploads)
+	used := 0
+	if err == nil {
+		used = len(plan.blobs)
+	}
+	// Blobs take the sessions in order; the rest are cancelled.
+	job.cancels = append(job.cancels, c.cancelUploads(ctx, conn, uploads[used:]))
+	return plan, err
+}
+
+// planWith is planAppend once round 1's requests have answered.
+func (c *Client) planWith(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool,
+	existing *existingSignatures, headerDigest string, readErr error, uploads []uploadSession) (*appendPlan, error) {
 	if readErr != nil {
 		return nil, readErr
 	}
@@ -95,10 +126,10 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 	plan.configDesc = v1.Descriptor{MediaType: configMediaType(manifestType(existing)), Size: int64(len(config)), Digest: configHash}
 	// Blobs the repository does not provably have yet.
 	if uploadAll || !manifestHasBlob(existing, job.payloadHash.String()) {
-		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String()})
+		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String(), uploads[len(plan.blobs)]})
 	}
 	if uploadAll || existing == nil || existing.manifest.Config.Digest != configHash {
-		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String()})
+		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String(), uploads[len(plan.blobs)]})
 	}
 	return plan, nil
 }

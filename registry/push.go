@@ -16,7 +16,7 @@ import (
 	"github.com/ocisign/ocisign/internal/errcode"
 )
 
-// putBlobs uploads the plan's blobs, each in one request where it can, in parallel.
+// putBlobs PUTs the plan's blobs into their sessions, monolithic and in parallel.
 func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan) error {
 	errs := make([]error, len(plan.blobs))
 	var wg sync.WaitGroup
@@ -24,7 +24,7 @@ func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.uploadBlob(ctx, conn, plan.entry.SignatureRef, b.digest, b.data)
+			errs[i] = c.putBlob(ctx, conn, plan.entry.SignatureRef, b.upload, b.digest, b.data)
 		}()
 	}
 	wg.Wait()

@@ -55,6 +55,15 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 		}
 		jobs[i] = job
 	}
+	// Before the deadline ends (deferred calls run last first): the DELETEs
+	// of unused upload sessions, which run alongside the later rounds.
+	defer func() {
+		for _, job := range jobs {
+			for _, wait := range job.cancels {
+				wait()
+			}
+		}
+	}()
 	bundles := &bundleChecker{tlog: req.Tlog, verifier: req.Signer.Verifier(), ref: req.Reference}
 
 	// One writer per .sig tag on this host from round 1 to the read-back.

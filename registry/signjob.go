@@ -36,6 +36,8 @@ type signJob struct {
 	// headUnreliable: the tag's HEAD digest disagreed with an unchanged
 	// GET, so the pre-push check is not trusted for this append.
 	headUnreliable bool
+	// cancels wait for the DELETEs of upload sessions its plans left unused.
+	cancels []func()
 }
 
 // layerKey identifies a signature layer: payload digest and signature.

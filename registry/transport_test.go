@@ -414,9 +414,9 @@ func TestRequestCounts(t *testing.T) {
 	}
 	dedupe, detail := counter.snapshot()
 	t.Logf("deduplicated re-sign, warm client: %d requests (%s)", dedupe, detail)
-	// HEAD resolve; GET .sig ‖ 2×POST upload (left unused).
-	if dedupe > 4 {
-		t.Fatalf("dedupe took %d requests, bound is 4", dedupe)
+	// HEAD resolve; GET .sig ‖ 2×POST upload; 2×DELETE of the unused sessions.
+	if dedupe > 6 || !strings.Contains(detail, "DELETE upload=2") {
+		t.Fatalf("dedupe took %d requests (%s), bound is 6 and both sessions must be cancelled", dedupe, detail)
 	}
 
 	idx := pushRandomIndex(t, reg.host, "multi", "latest", 2)
