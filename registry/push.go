@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/errcode"
 )
 
@@ -250,15 +251,7 @@ func firstError(errs []error) error {
 }
 
 func sleepJitter(ctx context.Context, attempt int) error {
-	d := time.Duration(20+rand.IntN(80)) * time.Millisecond << min(attempt, 4)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return bounded.Sleep(ctx, time.Duration(20+rand.IntN(80))*time.Millisecond<<min(attempt, 4))
 }
 
 // layerSurvived reads the tag back after our push. It returns the digest the

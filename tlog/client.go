@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/errcode"
 
 	"github.com/ocisign/ocisign/signing"
@@ -106,7 +107,7 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if c.userAgent == "" {
 		c.userAgent = "ocisign"
 	}
-	c.sleep = sleepCtx
+	c.sleep = bounded.Sleep
 	c.keys = opts.Keys
 	if c.keys == nil {
 		keys, err := TrustedKeys(opts.PublicKey, opts.PublicKeyFile)
