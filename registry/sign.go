@@ -26,7 +26,6 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 		return nil, err
 	}
 	subjRepo := ref.Context()
-	tagCheck := c.checkTagTarget(ctx, subjConn, ref, req.Digest)
 
 	// With the digest known and no index to walk, the existence check (a
 	// HEAD) runs alongside round 1, which only reads: one round trip fewer.
@@ -115,7 +114,10 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 		return nil, err
 	}
 
-	// Rounds 3 and 4: push each manifest and read it back.
+	// Rounds 3 and 4: push each manifest and read it back; the check that
+	// a named tag still points at the signed digest runs alongside, where
+	// only one other request is in flight (it needs no connection of its own).
+	tagCheck := c.checkTagTarget(ctx, subjConn, ref, req.Digest)
 	results := make([]SignedEntry, len(jobs))
 	if err := c.forEach(len(jobs), func(i int) error {
 		var err error
