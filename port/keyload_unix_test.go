@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -244,10 +243,10 @@ func TestEOFAbandonMessageNamesTheRegistryStep(t *testing.T) {
 	}
 }
 
-// SIGTERM caught by the caller's signal.NotifyContext (as the CLI does):
-// the reply says the port received SIGTERM.
+// SIGTERM caught by SignalContext (as the CLI does): the reply says the
+// port received SIGTERM.
 func TestSIGTERMAbandonMessage(t *testing.T) {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, stop := SignalContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	entered := make(chan struct{})
 	cfg := testConfig(nil)

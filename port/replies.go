@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/ocisign/ocisign/internal/errcode"
 
@@ -74,15 +72,6 @@ func abandonReason(cause error) string {
 		return ac.reason
 	case cause == nil || cause == context.Canceled:
 		return "the port is shutting down"
-	}
-	// os/signal.NotifyContext's cause reads "<signal> signal received".
-	for _, sig := range []struct {
-		signal os.Signal
-		name   string
-	}{{syscall.SIGTERM, "SIGTERM"}, {os.Interrupt, "SIGINT"}} {
-		if cause.Error() == sig.signal.String()+" signal received" {
-			return "the port received " + sig.name
-		}
 	}
 	return "the port is shutting down: " + cause.Error()
 }

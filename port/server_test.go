@@ -20,7 +20,7 @@ import (
 // funcBackend lets dispatch tests control when and how operations finish.
 // Sign and verify against a real registry are in registry_test.go.
 type funcBackend struct {
-	sign   func(context.Context, registry.SignRequest) (*registry.SignResult, error)
+	sign    func(context.Context, registry.SignRequest) (*registry.SignResult, error)
 	verify  func(context.Context, registry.VerifyRequest) (*registry.VerifyResult, error)
 	connect func(context.Context, string) error
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -70,7 +69,7 @@ func runPort(c *cli.Context) error {
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "ocisign port: "+format+"\n", args...) }
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, stop := port.SignalContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	err = port.Serve(ctx, os.Stdin, frames, port.Config{
 		MaxFrameBytes: maxFrame,
