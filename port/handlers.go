@@ -45,7 +45,7 @@ func (s *server) handle(ctx context.Context, req *request) {
 			s.replyFailure(ctx, req, err)
 			return
 		}
-		s.reply(okHead(req.id))
+		s.reply(req.id, okHead(req.id))
 	default:
 		s.replyError(req.id, CodeInternal, "no handler for op "+req.op, false)
 	}
@@ -94,7 +94,7 @@ func (s *server) sign(ctx context.Context, req *request) {
 	if w := signer.Warning(); w != "" {
 		res.Warnings = append([]string{w}, res.Warnings...)
 	}
-	s.reply(signReply{replyHead: okHead(req.id), SignResult: res})
+	s.reply(req.id, signReply{replyHead: okHead(req.id), SignResult: res})
 }
 
 func (s *server) verify(ctx context.Context, req *request) {
@@ -128,7 +128,7 @@ func (s *server) verify(ctx context.Context, req *request) {
 		s.replyFailure(ctx, req, err)
 		return
 	}
-	s.reply(verifyReply{replyHead: okHead(req.id), VerifyResult: res})
+	s.reply(req.id, verifyReply{replyHead: okHead(req.id), VerifyResult: res})
 }
 
 func (s *server) publicKey(ctx context.Context, req *request) {
@@ -141,7 +141,7 @@ func (s *server) publicKey(ctx context.Context, req *request) {
 		s.replyFailure(ctx, req, err)
 		return
 	}
-	s.reply(publicKeyReply{replyHead: okHead(req.id), PublicKey: string(pemBytes), Algorithm: string(signer.Algorithm())})
+	s.reply(req.id, publicKeyReply{replyHead: okHead(req.id), PublicKey: string(pemBytes), Algorithm: string(signer.Algorithm())})
 }
 
 // signer resolves the key (request sign_key > OCIBUILD_SIGN_KEY > the

@@ -127,38 +127,18 @@ type publicKeyReply struct {
 }
 
 func (s *server) replyError(id json.RawMessage, code, message string, retryable bool) {
-	s.reply(errorReply{replyHead: replyHead{ID: id}, Error: errorBody{Code: code, Message: message, Retryable: retryable}})
+	s.reply(id, errorReply{replyHead: replyHead{ID: id}, Error: errorBody{Code: code, Message: message, Retryable: retryable}})
 }
 
-func (s *server) reply(v any) {
+// reply writes v, the reply to the request with this id; should v not
+// encode, an internal error for that id goes out instead.
+func (s *server) reply(id json.RawMessage, v any) {
 	payload, err := json.Marshal(v)
 	if err != nil {
 		s.cfg.Logf("encoding a reply: %v", err)
-		var id json.RawMessage
-		if h, ok := replyID(v); ok {
-			id = h
-		}
 		payload, _ = json.Marshal(errorReply{replyHead: replyHead{ID: id}, Error: errorBody{Code: CodeInternal, Message: "could not encode the reply"}})
 	}
 	s.out.write(payload)
-}
-
-func replyID(v any) (json.RawMessage, bool) {
-	switch r := v.(type) {
-	case signReply:
-		return r.ID, true
-	case verifyReply:
-		return r.ID, true
-	case publicKeyReply:
-		return r.ID, true
-	case versionReply:
-		return r.ID, true
-	case replyHead:
-		return r.ID, true
-	case errorReply:
-		return r.ID, true
-	}
-	return nil, false
 }
 
 // idText renders an id for logs.

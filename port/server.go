@@ -254,11 +254,11 @@ func (s *server) dispatch(ctx context.Context, frame []byte) dispatchResult {
 	}
 	switch req.op {
 	case "version":
-		s.reply(versionReply{replyHead: okHead(req.id), Version: s.cfg.Version, Protocol: ProtocolVersion,
+		s.reply(req.id, versionReply{replyHead: okHead(req.id), Version: s.cfg.Version, Protocol: ProtocolVersion,
 			MaxFrameBytes: s.cfg.MaxFrameBytes})
 		return keepServing
 	case "exit":
-		s.reply(okHead(req.id))
+		s.reply(req.id, okHead(req.id))
 		return exitRequested
 	}
 	weight := min(int64(len(frame)), maxAdmittedBytes)
