@@ -11,7 +11,7 @@
 
 -export([sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
          parse_push_destination/1, extract_repo_path/1, parse_tag/1, signing_registry/1,
-         printed_reference/2, digest/1,
+         printed_reference/2, pushed_references/4, digest/1,
          dotless_registry_warning/1, options/1, port_options/2, sign_request/4,
          signing_message/1, unknown_option/1, format_error/1]).
 
@@ -204,6 +204,18 @@ references(Dest, Tags, Release) ->
                     Error
             end
     end.
+
+%% @doc The references ocibuild pushes for --push Dest, from the parsed
+%% arguments (tags, --release), the {ocibuild, [...]} config and the relx
+%% config (the release name qualifies bare tags).
+-spec pushed_references(binary() | string(), proplists:proplist(), proplists:proplist(), list()) ->
+          {ok, [binary()]} | {error, term()}.
+pushed_references(Dest, Args, OciConfig, Relx) ->
+    Release = case release_name(Args, Relx) of
+                  {ok, R} -> R;
+                  none -> undefined
+              end,
+    references(bin(Dest), tags(Args, OciConfig), Release).
 
 %% @doc The registry as written in the references sent to the Go program.
 %% ocibuild takes a --push value without "/" as a registry host, even

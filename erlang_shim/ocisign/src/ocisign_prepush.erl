@@ -103,12 +103,8 @@ warm(Pid, #{first_ref := Ref, opts := Opts}) ->
 %% The first reference ocibuild will push, as far as it can be told now.
 first_ref(State, Push) ->
     {Args, _} = rebar_state:command_parsed_args(State),
-    Tags = ocisign_config:tags(Args, rebar_state:get(State, ocibuild, [])),
-    Release = case ocisign_config:release_name(Args, rebar_state:get(State, relx, [])) of
-                  {ok, R} -> R;
-                  none -> undefined
-              end,
-    case ocisign_config:references(unicode:characters_to_binary(Push), Tags, Release) of
+    case ocisign_config:pushed_references(Push, Args, rebar_state:get(State, ocibuild, []),
+                                          rebar_state:get(State, relx, [])) of
         {ok, [Ref | _]} -> Ref;
         _ -> undefined
     end.

@@ -111,14 +111,10 @@ outcome({error, Reason}, _State, _Opts) ->
 %% The references ocibuild pushed, built from --push, the tags and the release
 %% name the way ocibuild builds them, and --digest if given.
 derived_refs(State, Args, Push) ->
-    Release = case ocisign_config:release_name(Args, rebar_state:get(State, relx, [])) of
-                  {ok, R} -> R;
-                  none -> undefined
-              end,
-    Tags = ocisign_config:tags(Args, rebar_state:get(State, ocibuild, [])),
     case ocisign_config:digest(Args) of
         {ok, Digest} ->
-            case ocisign_config:references(unicode:characters_to_binary(Push), Tags, Release) of
+            case ocisign_config:pushed_references(Push, Args, rebar_state:get(State, ocibuild, []),
+                                                  rebar_state:get(State, relx, [])) of
                 {ok, Refs} ->
                     case ocisign_config:dotless_registry_warning(Push) of
                         none -> ok;

@@ -385,3 +385,12 @@ printed_reference_test_() ->
      ?_assertEqual(<<"myorg:443/app:1">>, P("myorg", <<"myorg/app:1">>)),
      ?_assertEqual(<<"docker.io/myorg/app:1">>, P("myorg/x", <<"docker.io/myorg/app:1">>)),
      ?_assertEqual(<<"other.io/app:1">>, P("myorg", <<"other.io/app:1">>))].
+
+%% What the hook and `rebar3 ocisign sign` both build from the parsed arguments.
+pushed_references_test_() ->
+    P = fun ocisign_config:pushed_references/4,
+    Relx = [{release, {app, "1.0.0"}, [app]}],
+    [?_assertEqual({ok, [<<"ghcr.io/org/app:1">>, <<"ghcr.io/org/app:latest">>]},
+                   P("ghcr.io/org", [{tag, "1;latest"}], [], Relx)),
+     ?_assertEqual({ok, [<<"ghcr.io/org/other:2">>]}, P(<<"ghcr.io/org">>, [{release, "other"}], [{tag, "2"}], Relx)),
+     ?_assertEqual({error, no_tags}, P("ghcr.io/org", [], [], Relx))].
