@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/loopback"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -104,7 +105,7 @@ func (c *Client) logf(format string, args ...any) {
 // ("host[:port]"): loopback hosts always, others only when the user said so.
 // Unlike go-containerregistry, private (RFC 1918) addresses get no exception.
 func httpAllowed(host string, allowInsecure bool, insecureRegistries []string) bool {
-	return isLoopback(host) || explicitlyInsecure(host, allowInsecure, insecureRegistries)
+	return loopback.Host(host) || explicitlyInsecure(host, allowInsecure, insecureRegistries)
 }
 
 func explicitlyInsecure(host string, allowInsecure bool, insecureRegistries []string) bool {
@@ -138,19 +139,6 @@ func sameHostPort(a, b string) bool {
 		return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 	}
 	return canon(a) == canon(b)
-}
-
-func isLoopback(host string) bool {
-	h := host
-	if hn, _, err := net.SplitHostPort(host); err == nil {
-		h = hn
-	}
-	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // repoConn is an authenticated connection to one repository.

@@ -5,9 +5,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocisign/ocisign/internal/retryafter"
 )
 
 // retryPolicy bounds retries of one HTTP request.
@@ -95,7 +96,7 @@ func (t *retryTransport) backoff(attempt int, resp *http.Response, err error) (t
 	// Full jitter in [d/2, d): concurrent signers do not retry in lockstep.
 	d = d/2 + rand.N(d/2+1)
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After")); ok && ra > d {
+		if ra, ok := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now(), t.policy.maxDelay); ok && ra > d {
 			d = ra
 		}
 	}
@@ -113,21 +114,4 @@ func retryableStatus(status int) bool {
 		return true
 	}
 	return false
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date.
-func parseRetryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d, true
-		}
-		return 0, true
-	}
-	return 0, false
 }

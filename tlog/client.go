@@ -20,6 +20,7 @@ import (
 
 	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/loopback"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -311,7 +312,7 @@ func (c *Client) PublicKeys(ctx context.Context) (*signing.RekorKeys, error) {
 	if c.keys != nil {
 		return c.keys, nil
 	}
-	if c.base.Scheme == "http" && !isLoopback(c.base.Hostname()) {
+	if c.base.Scheme == "http" && !loopback.Host(c.base.Hostname()) {
 		return nil, fmt.Errorf("refusing to trust a log key fetched over plain HTTP from %s; pass --rekor-public-key or set %s", c.name, EnvPublicKey)
 	}
 	r, err := c.do(ctx, http.MethodGet, publicKeyPath, nil, http.StatusOK)

@@ -13,11 +13,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/retryafter"
 )
 
 type reply struct {
@@ -75,32 +75,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ok ..
 		if !retryableStatus(r.status) {
 			return nil, last
 		}
-		if d, ok := parseRetryAfter(r.retryAfter, time.Now()); ok {
-			wait = min(d, maxRetryAfter)
+		if d, ok := retryafter.Parse(r.retryAfter, time.Now(), maxRetryAfter); ok {
+			wait = d
 		}
 	}
 	return nil, last
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(maxRetryAfter/time.Second) { // no overflow on absurd values
-			return maxRetryAfter, true
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 func (c *Client) once(ctx context.Context, method, path string, body []byte) (*reply, error) {
@@ -190,12 +169,4 @@ func (c *Client) ctxFail(parent context.Context, op string, err error) error {
 		return c.fail(op, true, fmt.Errorf("the log is unreachable: %w", err))
 	}
 	return c.fail(op, false, err)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
