@@ -9,19 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/settings"
 	"github.com/ocisign/ocisign/signing"
 	"github.com/ocisign/ocisign/tlog"
 )
 
 // logKey names one transparency log client: the log and the key file trusted for it.
 type logKey struct{ url, keyFile string }
-
-// rekorURL: the request's rekor_url > OCISIGN_REKOR_URL > the config's.
-func (s *server) rekorURL(req *request) string { return s.settings(req).RekorURL }
-
-// rekorPublicKey: the request's rekor_public_key > SIGSTORE_REKOR_PUBLIC_KEY >
-// the config's; "" means the key is fetched from the log.
-func (s *server) rekorPublicKey(req *request) string { return s.settings(req).RekorPublicKey }
 
 // logClient returns the port's client for one log and key file, made once
 // and kept for the life of the port, so a fetched log key is fetched once.
@@ -66,8 +60,8 @@ func (s *server) loadLogKeys(ctx context.Context, path string) (*signing.RekorKe
 // with the trusted key file, else the key of the request's log (fetched
 // once per port). nil when no log key source is configured; then
 // require_tlog is refused. On failure it has replied.
-func (s *server) bundleCheck(ctx context.Context, req *request, verifier *signing.Verifier) (signing.BundleCheck, bool) {
-	keyFile, url := s.rekorPublicKey(req), s.rekorURL(req)
+func (s *server) bundleCheck(ctx context.Context, req *request, set settings.Values, verifier *signing.Verifier) (signing.BundleCheck, bool) {
+	keyFile, url := set.RekorPublicKey, set.RekorURL
 	switch {
 	case keyFile != "":
 		keys, err := s.loadLogKeys(ctx, keyFile)

@@ -35,11 +35,11 @@ func (s *server) handle(ctx context.Context, req *request) {
 	ctx = context.WithValue(ctx, deadlineKey{}, fmt.Sprintf("%s (%s)", limit, limitName))
 	switch req.op {
 	case "sign":
-		s.sign(ctx, req)
+		s.sign(ctx, req, s.settings(req))
 	case "verify":
-		s.verify(ctx, req)
+		s.verify(ctx, req, s.settings(req))
 	case "public_key":
-		s.publicKey(ctx, req)
+		s.publicKey(ctx, req, s.settings(req))
 	case "connect":
 		if err := s.backend(req.allowInsecure).Connect(ctx, req.reference); err != nil {
 			s.replyFailure(ctx, req, err)
@@ -62,12 +62,11 @@ func (s *server) settings(req *request) settings.Values {
 		Annotations: req.annotations, Recursive: req.recursive}, s.cfg.Getenv, s.cfg.Defaults, op)
 }
 
-func (s *server) sign(ctx context.Context, req *request) {
-	signer, ok := s.signer(ctx, req)
+func (s *server) sign(ctx context.Context, req *request, set settings.Values) {
+	signer, ok := s.signer(ctx, req, set.SignKey)
 	if !ok {
 		return
 	}
-	set := s.settings(req)
 	signReq := registry.SignRequest{
 		Reference:   req.reference,
 		Digest:      req.digest,
@@ -75,8 +74,8 @@ func (s *server) sign(ctx context.Context, req *request) {
 		Annotations: set.Annotations,
 		Recursive:   set.Recursive,
 	}
-	if url := s.rekorURL(req); url != "" {
-		logClient, err := s.logClient(ctx, url, s.rekorPublicKey(req))
+	if set.RekorURL != "" {
+		logClient, err := s.logClient(ctx, set.RekorURL, set.RekorPublicKey)
 		if err != nil {
 			s.replyFailure(ctx, req, err)
 			return
@@ -97,13 +96,13 @@ func (s *server) sign(ctx context.Context, req *request) {
 	s.reply(req.id, signReply{replyHead: okHead(req.id), SignResult: res})
 }
 
-func (s *server) verify(ctx context.Context, req *request) {
+func (s *server) verify(ctx context.Context, req *request, set settings.Values) {
 	verifier, err := s.loadPublicKey(ctx, req.publicKey)
 	if err != nil {
 		s.replyFailure(ctx, req, err)
 		return
 	}
-	check, ok := s.bundleCheck(ctx, req, verifier)
+	check, ok := s.bundleCheck(ctx, req, set, verifier)
 	if !ok {
 		return
 	}
@@ -111,7 +110,7 @@ func (s *server) verify(ctx context.Context, req *request) {
 		Reference:   req.reference,
 		Digest:      req.digest,
 		Verifier:    verifier,
-		Annotations: req.annotations,
+		Annotations: set.Annotations,
 		BundleCheck: check,
 		RequireTlog: req.requireTlog,
 	})
@@ -131,8 +130,8 @@ func (s *server) verify(ctx context.Context, req *request) {
 	s.reply(req.id, verifyReply{replyHead: okHead(req.id), VerifyResult: res})
 }
 
-func (s *server) publicKey(ctx context.Context, req *request) {
-	signer, ok := s.signer(ctx, req)
+func (s *server) publicKey(ctx context.Context, req *request, set settings.Values) {
+	signer, ok := s.signer(ctx, req, set.SignKey)
 	if !ok {
 		return
 	}
@@ -144,11 +143,10 @@ func (s *server) publicKey(ctx context.Context, req *request) {
 	s.reply(req.id, publicKeyReply{replyHead: okHead(req.id), PublicKey: string(pemBytes), Algorithm: string(signer.Algorithm())})
 }
 
-// signer resolves the key (request sign_key > OCIBUILD_SIGN_KEY > the
+// signer loads the resolved key (request sign_key > OCIBUILD_SIGN_KEY > the
 // config's sign_key) through the key cache, waiting no longer than ctx;
 // on failure it has replied.
-func (s *server) signer(ctx context.Context, req *request) (*signing.Signer, bool) {
-	path := s.settings(req).SignKey
+func (s *server) signer(ctx context.Context, req *request, path string) (*signing.Signer, bool) {
 	if path == "" {
 		s.replyError(req.id, CodeInvalidRequest, noSignKeyMessage, false)
 		return nil, false
