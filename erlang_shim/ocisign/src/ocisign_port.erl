@@ -9,7 +9,8 @@
 %%   sign/2,3   -> {ok, #{signature_digest := binary(),
 %%                        signed := [#{digest, signature_ref, signature_digest,
 %%                                     deduplicated, ...}]}}
-%%   version/1  -> {ok, #{version := binary(), protocol := integer()}}
+%%   version/1  -> {ok, #{version := binary(), protocol := integer(),
+%%                        max_frame_bytes := integer()}}
 %%   verify/2   -> {ok, Map} with the Go reply's fields as atom keys.
 %% Errors ({error, Reason}):
 %%   {Code, Message}       the Go program refused or failed the request; Code
@@ -47,7 +48,8 @@
 %% its own timeout with an error reply; only a stuck program hits ours.
 -define(MARGIN_MS, 5000).
 -define(OPEN_TIMEOUT_MS, 30000).
-%% How long a closed program gets to exit on stdin EOF before SIGKILL.
+%% How long the program gets to exit after an `exit' request (or after
+%% SIGKILL, to report its exit status) before the port is given up.
 -define(EXIT_GRACE_MS, 5000).
 %% The program's default --max-frame-bytes.
 -define(MAX_FRAME_BYTES, 1048576).
