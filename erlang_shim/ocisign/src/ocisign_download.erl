@@ -23,7 +23,8 @@ fetch(Url, #{size := Size} = Artifact, Target, Say) ->
             ok = filelib:ensure_dir(Target),
             Tmp = lists:flatten(io_lib:format("~ts.tmp.~s.~b", [Target, os:getpid(),
                                                               erlang:unique_integer([positive])])),
-            Say("ocisign: fetching ~ts (~.1f MB) from ~ts", [maps:get(name, Artifact), Size / 1.0e6, Url]),
+            Say("ocisign: fetching ~ts (~.1f MB) from ~ts",
+                [maps:get(name, Artifact), Size / 1.0e6, ocisign_port:redact_url(Url)]),
             Result = download(Url, Artifact, Tmp),
             case Result of
                 ok ->
@@ -149,27 +150,34 @@ proxy_host_port(Url) ->
 no_proxy_entry("." ++ Domain) -> "*." ++ Domain;
 no_proxy_entry(Host) -> Host.
 
+%% @doc A sentence for an error of fetch/4 or check_url/1; a URL in it is
+%% shown without the credentials its user-info may hold.
 -spec format_error(term()) -> string().
-format_error({insecure_download_url, Url}) ->
+format_error(Reason) when is_tuple(Reason), tuple_size(Reason) >= 2, is_list(element(2, Reason)) ->
+    message(setelement(2, Reason, ocisign_port:redact_url(element(2, Reason))));
+format_error(Reason) ->
+    message(Reason).
+
+message({insecure_download_url, Url}) ->
     f("the download URL ~ts is plain http to a host that is not loopback; use https", [Url]);
-format_error({bad_download_url, Url}) ->
+message({bad_download_url, Url}) ->
     f("~ts is not an http(s) URL", [Url]);
-format_error({download_failed, Url, {http_status, 404}}) ->
+message({download_failed, Url, {http_status, 404}}) ->
     f("~ts was not found (404)", [Url]);
-format_error({download_failed, Url, {http_status, S}}) ->
+message({download_failed, Url, {http_status, S}}) ->
     f("~ts answered HTTP ~b", [Url, S]);
-format_error({download_failed, Url, timeout}) ->
+message({download_failed, Url, timeout}) ->
     f("~ts did not arrive within ~b s", [Url, ?TIMEOUT_MS div 1000]);
-format_error({download_failed, Url, Reason}) ->
+message({download_failed, Url, Reason}) ->
     f("~ts could not be fetched: ~p", [Url, Reason]);
-format_error({size_mismatch, Url, Want, {more_than, _}}) ->
+message({size_mismatch, Url, Want, {more_than, _}}) ->
     f("~ts is larger than the ~b bytes of the pinned release file; it was discarded and never run", [Url, Want]);
-format_error({size_mismatch, Url, Want, Got}) ->
+message({size_mismatch, Url, Want, Got}) ->
     f("~ts has ~b bytes, the pinned release file ~b; it was discarded and never run", [Url, Got, Want]);
-format_error({checksum_mismatch, Url, Want, Got}) ->
+message({checksum_mismatch, Url, Want, Got}) ->
     f("checksum mismatch: ~ts has SHA-256 ~s, but this plugin trusts only ~s (priv/checksums.config); "
       "the file was discarded and never run", [Url, Got, Want]);
-format_error({cache_write, Path, R}) ->
+message({cache_write, Path, R}) ->
     f("could not write ~ts: ~p", [Path, R]).
 
 f(Fmt, Args) -> lists:flatten(io_lib:format(Fmt, Args)).

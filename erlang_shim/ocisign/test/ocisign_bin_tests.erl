@@ -112,3 +112,18 @@ proxy_options_test_() ->
                    P(#{"HTTPS_PROXY" => "http://proxy.corp:3128", "NO_PROXY" => ".corp, localhost"})),
      ?_assertEqual([{https_proxy, {{"p", 8080}, []}}, {proxy, {{"q", 80}, []}}],
                    P(#{"https_proxy" => "p:8080", "HTTP_PROXY" => "http://q"}))].
+
+%% A download URL's user-info is a credential: never in a message.
+download_url_credentials_test_() ->
+    Url = "https://robot:S3cretTok@artifacts.internal/ocisign/ocisign-0.1.0-linux-amd64",
+    F = fun ocisign_download:format_error/1,
+    Clean = fun(Msg) -> string:find(Msg, "S3cretTok") =:= nomatch andalso string:find(Msg, "artifacts.internal") =/= nomatch end,
+    [?_assert(Clean(F({download_failed, Url, {http_status, 404}}))),
+     ?_assert(Clean(F({download_failed, Url, econnrefused}))),
+     ?_assert(Clean(F({checksum_mismatch, Url, "aa", "bb"}))),
+     ?_assert(Clean(F({size_mismatch, Url, 10, 3}))),
+     ?_assert(Clean(F({insecure_download_url, "http://robot:S3cretTok@artifacts.internal/x"}))),
+     ?_test(begin
+                {error, Reason} = ocisign_config:options([{download_url, "http://robot:S3cretTok@artifacts.internal/x"}]),
+                ?assert(Clean(ocisign_config:format_error(Reason)))
+            end)].
