@@ -39,6 +39,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	transports map[transportKey]*transportEntry
+	pings      pingCache
 }
 
 type transportKey struct {
@@ -204,7 +205,7 @@ func (c *Client) newTransport(ctx context.Context, repo name.Repository, push, a
 	if err != nil {
 		return nil, "", fmt.Errorf("resolving credentials: %w", err)
 	}
-	guard := &schemeGuard{host: host, allowHTTP: allowHTTP,
+	guard := &schemeGuard{host: host, allowHTTP: allowHTTP, pings: &c.pings,
 		httpAllowed: func(h string) bool { return httpAllowed(h, c.opts.AllowInsecure, c.opts.InsecureRegistries) },
 		inner:       &retryTransport{inner: base, policy: c.retry}}
 	scope := transport.PullScope
@@ -237,6 +238,7 @@ type schemeGuard struct {
 	allowHTTP   bool
 	httpAllowed func(host string) bool // for hosts other than the registry
 	inner       http.RoundTripper
+	pings       *pingCache   // shared by the Client's transports
 	pinged      atomic.Value // string
 	tlsFailure  atomic.Value // error
 }
@@ -280,7 +282,19 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, refusal
 		}
 	}
-	resp, err := g.inner.RoundTrip(req)
+	ping := sameHost && isPing(req)
+	var resp *http.Response
+	var err error
+	cached := false
+	if ping {
+		resp, cached, err = g.pings.answer(g.host, req)
+	}
+	if !cached {
+		resp, err = g.inner.RoundTrip(req)
+		if ping && err == nil {
+			g.pings.store(g.host, req.URL.Scheme, resp)
+		}
+	}
 	if err != nil && sameHost && req.URL.Scheme == "https" && req.URL.Path == "/v2/" && isTLSError(err) {
 		g.tlsFailure.CompareAndSwap(nil, err)
 	}
