@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync"
@@ -9,40 +10,87 @@ import (
 	"github.com/ocisign/ocisign/internal/errcode"
 )
 
-// uploadSession is an upload opened with POST /blobs/uploads/. Round 1
-// opens two (payload and config) alongside reading the .sig manifest, so
-// round 2 needs only one PUT per blob: one round trip fewer than opening
-// them when the write is certain. (A monolithic POST with the body would
-// save the sessions, but distribution, behind most registries, answers it
-// with a session anyway.) A session a plan does not use is cancelled.
-type uploadSession struct {
-	location *url.URL
+// blobUpload is round 1's upload of one blob, sent before the plan knows
+// whether it needs it: a monolithic POST with the body
+// (`…/blobs/uploads/?digest=`), which registries that support it store at
+// once (201). Distribution, behind most registries, ignores the body and
+// opens a session instead (202); round 2 then finishes the session with one
+// PUT. Either way a blob the plan needs costs no round trip of its own in
+// the common case. A session the plan does not use is cancelled; a stored
+// blob nothing references is left to the registry's garbage collection.
+type blobUpload struct {
+	digest   string   // what the POST carried
+	stored   bool     // the registry stored it (201)
+	location *url.URL // else the session round 2 finishes
 	err      error
 }
 
-func (c *Client) openUpload(ctx context.Context, conn *repoConn, sigRef string) uploadSession {
-	resp, err := conn.do(ctx, request{op: "upload blob", ref: sigRef, method: http.MethodPost,
-		url: conn.url("blobs", "uploads/"), ok: []int{http.StatusAccepted}})
+// startUpload POSTs data (whose digest is digest) monolithically.
+func (c *Client) startUpload(ctx context.Context, conn *repoConn, sigRef, digest string, data []byte) blobUpload {
+	up := blobUpload{digest: digest}
+	post := request{op: "upload blob", ref: sigRef + " (" + digest + ")", method: http.MethodPost,
+		url: conn.url("blobs", "uploads/") + "?digest=" + url.QueryEscape(digest), body: data,
+		contentType: "application/octet-stream", ok: []int{http.StatusCreated, http.StatusAccepted}}
+	resp, err := conn.do(ctx, post)
+	if refusesMonolithic(err) {
+		// A registry that rejects the body instead of opening a session.
+		post.url, post.body, post.contentType = conn.url("blobs", "uploads/"), nil, ""
+		resp, err = conn.do(ctx, post)
+	}
 	if err != nil {
-		return uploadSession{err: err}
+		up.err = err
+		return up
+	}
+	if resp.status == http.StatusCreated {
+		up.stored = true
+		return up
 	}
 	loc := resp.header.Get("Location")
 	if loc == "" {
-		return uploadSession{err: &errcode.Error{Op: "upload blob", Ref: sigRef, Code: errcode.CodeRegistryError,
-			Detail: "the registry opened an upload without a Location header"}}
+		up.err = &errcode.Error{Op: "upload blob", Ref: sigRef, Code: errcode.CodeRegistryError,
+			Detail: "the registry opened an upload without a Location header"}
+		return up
 	}
-	u, err := resp.url.Parse(loc)
-	if err != nil {
-		return uploadSession{err: &errcode.Error{Op: "upload blob", Ref: sigRef, Code: errcode.CodeRegistryError, Err: err,
-			Detail: "the registry returned a bad upload Location"}}
+	if up.location, err = resp.url.Parse(loc); err != nil {
+		up.err = &errcode.Error{Op: "upload blob", Ref: sigRef, Code: errcode.CodeRegistryError, Err: err,
+			Detail: "the registry returned a bad upload Location"}
 	}
-	return uploadSession{location: u}
+	return up
 }
 
-// putBlob finishes an upload session with one monolithic PUT.
-func (c *Client) putBlob(ctx context.Context, conn *repoConn, sigRef string, up uploadSession, digest string, data []byte) error {
+// refusesMonolithic reports a monolithic POST refused as a request the
+// registry does not support (not a refusal of the push itself).
+func refusesMonolithic(err error) bool {
+	var e *errcode.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+// done reports whether up already stored the blob digest.
+func (up blobUpload) done(digest string) bool {
+	return up.err == nil && up.stored && up.digest == digest
+}
+
+// finishUpload makes sure the blob is stored: nothing when round 1 stored
+// it, one PUT into round 1's session, or (when round 1 stored a different
+// blob, the speculative config of an append) a new upload.
+func (c *Client) finishUpload(ctx context.Context, conn *repoConn, sigRef string, up blobUpload, digest string, data []byte) error {
 	if up.err != nil {
 		return up.err
+	}
+	if up.done(digest) {
+		return nil
+	}
+	if up.stored {
+		if up = c.startUpload(ctx, conn, sigRef, digest, data); up.err != nil || up.stored {
+			return up.err
+		}
 	}
 	u := *up.location
 	q := u.Query()
@@ -58,17 +106,17 @@ func (c *Client) putBlob(ctx context.Context, conn *repoConn, sigRef string, up 
 // deduplicated re-sign, a blob already there, a plan replaced by a
 // re-merge), in parallel with whatever comes next; wait waits for them.
 // Best effort: a registry that refuses lets the session expire.
-func (c *Client) cancelUploads(ctx context.Context, conn *repoConn, sessions []uploadSession) (wait func()) {
+func (c *Client) cancelUploads(ctx context.Context, conn *repoConn, uploads []blobUpload) (wait func()) {
 	var wg sync.WaitGroup
-	for _, s := range sessions {
-		if s.err != nil || s.location == nil {
+	for _, up := range uploads {
+		if up.err != nil || up.location == nil {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = conn.do(ctx, request{op: "cancel upload", ref: s.location.Path, method: http.MethodDelete,
-				url: s.location.String(), ok: []int{http.StatusNoContent, http.StatusOK, http.StatusAccepted, http.StatusNotFound}})
+			_, _ = conn.do(ctx, request{op: "cancel upload", ref: up.location.Path, method: http.MethodDelete,
+				url: up.location.String(), ok: []int{http.StatusNoContent, http.StatusOK, http.StatusAccepted, http.StatusNotFound}})
 		}()
 	}
 	return wg.Wait

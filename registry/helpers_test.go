@@ -77,10 +77,24 @@ func pushRandomImage(t *testing.T, host, repo, tag string) string {
 	return d.String()
 }
 
-// isBlobUpload is a request that stores a blob: the PUT that ends an
-// upload session.
+// isBlobUpload is a request that stores a blob: a monolithic POST with
+// the digest, or the PUT that ends an upload session.
 func isBlobUpload(r *http.Request) bool {
-	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/")
+	if !strings.Contains(r.URL.Path, "/blobs/uploads/") {
+		return false
+	}
+	return r.Method == http.MethodPut || (r.Method == http.MethodPost && r.URL.Query().Has("digest"))
+}
+
+// asDistribution makes a monolithic blob POST look to the in-process
+// registry (which stores it at once) as distribution treats it: the digest
+// and body are ignored and a session is opened (202). A hook calls it first
+// to test the session path.
+func asDistribution(r *http.Request) {
+	if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/") && r.URL.Query().Has("digest") {
+		io.Copy(io.Discard, r.Body)
+		r.URL.RawQuery, r.Body, r.ContentLength = "", http.NoBody, 0
+	}
 }
 
 func rawURL(host, repo, kind, ref string) string {

@@ -39,47 +39,64 @@ type appendPlan struct {
 type pendingBlob struct {
 	data   []byte
 	digest string
-	upload uploadSession
+	upload blobUpload // round 1's upload it finishes
 }
 
-// planAppend is round 1 (docs/design.md): GET the .sig manifest ‖ open two
-// uploads; dedupe; compute the config and the blobs still missing. The
-// sessions the plan does not use are cancelled (job.cancels waits for
-// that), so none is left open.
-// With uploadAll every blob is PUT again, even one the manifest references.
+// planAppend is round 1 (docs/design.md): GET the .sig manifest ‖ upload
+// the payload and the config of a first signature (what a freshly pushed
+// image needs, so nothing is left to upload after round 1); dedupe; compute
+// the config and the blobs still missing. Upload sessions the plan does not
+// use are cancelled (job.cancels waits for that), so none is left open.
+// With uploadAll every blob is uploaded again, even one the manifest references.
 func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool) (*appendPlan, error) {
 	job.tag = SignatureTag(job.subject)
 	job.sigRef = conn.repo.Tag(job.tag).Name()
+	firstConfig, _, err := mergedConfig(nil, nil, []v1.Hash{job.payloadHash})
+	if err != nil {
+		return nil, &errcode.Error{Op: "append signature", Ref: job.sigRef, Code: errcode.CodeInternal, Err: err}
+	}
 	var existing *existingSignatures
 	var headerDigest string
 	var readErr error
-	uploads := make([]uploadSession, 2)
+	uploads := make([]blobUpload, 2)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		existing, headerDigest, readErr = c.readSignaturesDigest(ctx, conn, job.sigRef, job.tag)
 	}()
-	for i := range uploads {
-		go func() {
-			defer wg.Done()
-			uploads[i] = c.openUpload(ctx, conn, job.sigRef)
-		}()
-	}
+	go func() {
+		defer wg.Done()
+		uploads[0] = c.startUpload(ctx, conn, job.sigRef, job.payloadHash.String(), job.payload)
+	}()
+	go func() {
+		defer wg.Done()
+		uploads[1] = c.startUpload(ctx, conn, job.sigRef, sha256Digest(firstConfig), firstConfig)
+	}()
 	wg.Wait()
 	plan, err := c.planWith(ctx, conn, job, bundles, uploadAll, existing, headerDigest, readErr, uploads)
-	used := 0
+	var pending []pendingBlob
 	if err == nil {
-		used = len(plan.blobs)
+		pending = plan.blobs
 	}
-	// Blobs take the sessions in order; the rest are cancelled.
-	job.cancels = append(job.cancels, c.cancelUploads(ctx, conn, uploads[used:]))
+	job.cancels = append(job.cancels, c.cancelUploads(ctx, conn, unusedSessions(uploads, pending)))
 	return plan, err
+}
+
+// unusedSessions is the round-1 upload sessions no pending blob finishes.
+func unusedSessions(uploads []blobUpload, pending []pendingBlob) []blobUpload {
+	var unused []blobUpload
+	for _, up := range uploads {
+		if !slices.ContainsFunc(pending, func(b pendingBlob) bool { return b.upload.location == up.location }) {
+			unused = append(unused, up)
+		}
+	}
+	return unused
 }
 
 // planWith is planAppend once round 1's requests have answered.
 func (c *Client) planWith(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool,
-	existing *existingSignatures, headerDigest string, readErr error, uploads []uploadSession) (*appendPlan, error) {
+	existing *existingSignatures, headerDigest string, readErr error, uploads []blobUpload) (*appendPlan, error) {
 	if readErr != nil {
 		return nil, readErr
 	}
@@ -124,13 +141,14 @@ func (c *Client) planWith(ctx context.Context, conn *repoConn, job *signJob, bun
 	configHash, _ := v1.NewHash(sha256Digest(config))
 	plan.config = config
 	plan.configDesc = v1.Descriptor{MediaType: configMediaType(manifestType(existing)), Size: int64(len(config)), Digest: configHash}
-	// Blobs the repository does not provably have yet.
+	// Blobs the repository does not provably have yet, less those round 1 stored.
 	if uploadAll || !manifestHasBlob(existing, job.payloadHash.String()) {
-		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String(), uploads[len(plan.blobs)]})
+		plan.blobs = append(plan.blobs, pendingBlob{job.payload, job.payloadHash.String(), uploads[0]})
 	}
 	if uploadAll || existing == nil || existing.manifest.Config.Digest != configHash {
-		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String(), uploads[len(plan.blobs)]})
+		plan.blobs = append(plan.blobs, pendingBlob{config, configHash.String(), uploads[1]})
 	}
+	plan.blobs = slices.DeleteFunc(plan.blobs, func(b pendingBlob) bool { return b.upload.done(b.digest) })
 	return plan, nil
 }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/ocisign/ocisign/internal/errcode"
 )
 
-// putBlobs PUTs the plan's blobs into their sessions, monolithic and in parallel.
+// putBlobs finishes the plan's uploads, in parallel.
 func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan) error {
 	errs := make([]error, len(plan.blobs))
 	var wg sync.WaitGroup
@@ -25,21 +25,23 @@ func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.putBlob(ctx, conn, plan.entry.SignatureRef, b.upload, b.digest, b.data)
+			errs[i] = c.finishUpload(ctx, conn, plan.entry.SignatureRef, b.upload, b.digest, b.data)
 		}()
 	}
 	wg.Wait()
 	return firstError(errs)
 }
 
-// putBlobsAndCheckTag is round 2 for one job: the blob PUTs and, alongside
-// them (no extra round trip), a HEAD of the .sig tag. If another writer
+// putBlobsAndCheckTag is round 2 for one job: the uploads round 1 did not
+// finish and, alongside them (no extra round trip), a HEAD of the .sig tag. If another writer
 // pushed since round 1 read the tag, plan.moved makes finishAppend merge
 // again before pushing instead of overwriting that write. When the PUTs
 // outlast the HEAD by far (a loaded registry: the case with contention),
 // the tag is checked once more so the check stays close to our push.
 func (c *Client) putBlobsAndCheckTag(ctx context.Context, conn *repoConn, job *signJob, plan *appendPlan) error {
-	if !c.readBack {
+	if !c.readBack || len(plan.blobs) == 0 {
+		// Nothing to upload: the push follows round 1's read at once, so a
+		// check would only add its own round trip to the window it guards.
 		return c.putBlobs(ctx, conn, plan)
 	}
 	check := func() bool {
