@@ -122,15 +122,7 @@ func runConcurrentSigners(t *testing.T, readBack bool) (layers int, logs []strin
 	return len(m.Layers), logs, keysValid
 }
 
-// noLocalLocks lets two clients of one process race (taglock.go would
-// otherwise serialise them).
-func noLocalLocks(t *testing.T) {
-	localTagLocks = false
-	t.Cleanup(func() { localTagLocks = true })
-}
-
 func TestConcurrentSignersKeepBothLayers(t *testing.T) {
-	noLocalLocks(t)
 	// Control: without the read-back the interleaving loses a layer, so the
 	// front really reproduces the race.
 	if n, _, valid := runConcurrentSigners(t, false); n != 1 || valid[0]+valid[1] != 1 {
@@ -208,7 +200,6 @@ func validWith(t *testing.T, host, repo string, k *signing.Signer) int {
 // A write that lands between round 1 and round 2 is caught by the pre-push
 // HEAD: the signer merges before pushing, so it never overwrites it.
 func TestPrePushCheckMergesAWriteSinceRound1(t *testing.T) {
-	noLocalLocks(t)
 	front, host, direct := hookedRegistry(t)
 	digest := pushRandomImage(t, host, "app", "v1")
 	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
@@ -340,7 +331,6 @@ func TestManifestBlobUnknownIsRetried(t *testing.T) {
 // puts back both our layer and a foreign layer we had seen that the stale
 // write dropped.
 func TestSettleReadBackRepairsALateStaleOverwrite(t *testing.T) {
-	noLocalLocks(t)
 	front, host, direct := hookedRegistry(t)
 	digest := pushRandomImage(t, host, "app", "v1")
 	sigTag := SignatureTag(digest)

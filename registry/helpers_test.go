@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -39,11 +40,32 @@ func newTestRegistry(t *testing.T) *testRegistry {
 	return &testRegistry{srv: srv, host: strings.TrimPrefix(srv.URL, "http://")}
 }
 
-// newTestClient makes a Client with fast retries for tests.
+// lockRoot holds each test client's own tag-lock directory.
+var lockRoot string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ocisign-registry-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lockRoot = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// newTestClient makes a Client with fast retries for tests and a tag-lock
+// directory of its own: two clients in one test act as two hosts, whose
+// appends race (a shared lock would serialise them); tests of the lock
+// itself give clients one directory (lockingClient).
 func newTestClient(opts Options) *Client {
 	c := New(opts)
 	c.retry.baseDelay = 2 * time.Millisecond
 	c.retry.maxDelay = 20 * time.Millisecond
+	if dir, err := os.MkdirTemp(lockRoot, "host-"); err == nil {
+		c.locker = &tagLocker{candidates: func() []string { return []string{dir} }}
+	}
 	return c
 }
 

@@ -30,10 +30,6 @@ import (
 // could otherwise create it first and hold our locks. When none qualifies,
 // signing goes on unlocked, with a warning.
 
-// localTagLocks switches the host-wide lock off (tests that exercise the
-// read-back and merge between two clients of one process).
-var localTagLocks = true
-
 // lockStripes bounds the number of lock files; two tags that share a
 // stripe only wait for each other.
 const lockStripes = 256
@@ -88,9 +84,6 @@ func (l *tagLocker) directory(logf func(string, ...any)) string {
 // cannot be set up is skipped with a warning: locking narrows a race, it is
 // not required.
 func (c *Client) lockTags(ctx context.Context, conn *repoConn, jobs []*signJob) (func(), error) {
-	if !localTagLocks {
-		return func() {}, nil
-	}
 	return c.locker.lock(ctx, c.logf, conn, jobs)
 }
 
