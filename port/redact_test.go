@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 	"github.com/ocisign/ocisign/tlog"
 )
 
@@ -32,9 +33,9 @@ func closedLoopbackURL(t *testing.T) string {
 
 func TestRekorURLCredentialsNeverEchoed(t *testing.T) {
 	t.Setenv(tlog.EnvPublicKey, "")
-	host := localRegistry(t)
+	host := memtest.Start(t, nil)
 	image := host + "/team/app"
-	pushImage(t, image+":1.0")
+	memtest.PushImage(t, image+":1.0")
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "cosign.key")
 	pubPath := filepath.Join(dir, "cosign.pub")

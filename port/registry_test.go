@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,38 +15,12 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 )
-
-// localRegistry is go-containerregistry's in-process registry on 127.0.0.1.
-func localRegistry(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-func pushImage(t *testing.T, ref string) string {
-	t.Helper()
-	img, err := random.Image(128, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	return d.String()
-}
 
 type signedEntry struct {
 	Digest          string `json:"digest"`
@@ -58,9 +31,9 @@ type signedEntry struct {
 
 // sign and verify through the port with the real registry client.
 func TestSignAndVerifyAgainstARealRegistry(t *testing.T) {
-	host := localRegistry(t)
+	host := memtest.Start(t, nil)
 	image := host + "/team/app"
-	digest := pushImage(t, image+":1.0")
+	digest := memtest.PushImage(t, image+":1.0")
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "cosign.key")
 	pubPEM := plainKey(t, keyPath)

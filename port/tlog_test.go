@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 	"github.com/ocisign/ocisign/internal/rekortest"
 	"github.com/ocisign/ocisign/tlog"
 )
@@ -27,11 +28,11 @@ type loggedEntry struct {
 
 func TestSignAndVerifyWithATransparencyLog(t *testing.T) {
 	t.Setenv(tlog.EnvPublicKey, "") // tlog.New reads it when no key file is given
-	host := localRegistry(t)
+	host := memtest.Start(t, nil)
 	image := host + "/team/app"
-	pushImage(t, image+":1.0")
+	memtest.PushImage(t, image+":1.0")
 	plain := host + "/team/plain"
-	pushImage(t, plain+":1.0")
+	memtest.PushImage(t, plain+":1.0")
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "cosign.key")
 	pubPath := filepath.Join(dir, "cosign.pub")

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
 // Round 1 uploads two blobs before it knows whether it will write (one
@@ -22,7 +24,7 @@ func TestUnusedUploadSessionsAreCancelled(t *testing.T) {
 		}
 		return false
 	})
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	signer := mustSigner(t)
 	c := newTestClient(Options{})
 	reg.armed.Store(true)
@@ -54,7 +56,7 @@ func TestMonolithicPostRefusedFallsBackToSession(t *testing.T) {
 		}
 		return false
 	})
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	reg.armed.Store(true)
 	signer := mustSigner(t)
 	if _, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: signer}); err != nil {

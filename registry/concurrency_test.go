@@ -3,7 +3,6 @@ package registry
 import (
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
-
-	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/ocisign/ocisign/internal/memregistry"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -78,15 +77,13 @@ func (f *raceFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func runConcurrentSigners(t *testing.T, readBack bool) (layers int, logs []string, keysValid [2]int) {
 	t.Helper()
-	front := &raceFront{inner: gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))),
+	front := &raceFront{inner: memregistry.Handler(),
 		bothRead: make(chan struct{}), bothChecked: make(chan struct{}), bothPut: make(chan struct{})}
 	if readBack {
 		front.preChecks = 2
 	}
-	srv := httptest.NewServer(front)
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	digest := pushRandomImage(t, host, "app", "v1")
+	host := memtest.Serve(t, front)
+	digest := memtest.PushImage(t, host+"/app:v1")
 	front.sigPath.Store("/v2/app/manifests/" + SignatureTag(digest))
 
 	var mu sync.Mutex
@@ -165,12 +162,9 @@ func (f *hookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // "other host" that writes behind its back.
 func hookedRegistry(t *testing.T) (front *hookFront, host, direct string) {
 	t.Helper()
-	inner := gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0)))
-	front = &hookFront{inner: inner}
-	fs, ds := httptest.NewServer(front), httptest.NewServer(inner)
-	t.Cleanup(fs.Close)
-	t.Cleanup(ds.Close)
-	return front, strings.TrimPrefix(fs.URL, "http://"), strings.TrimPrefix(ds.URL, "http://")
+	front = &hookFront{}
+	host = memtest.Start(t, func(inner http.Handler) http.Handler { front.inner = inner; return front })
+	return front, host, memtest.Serve(t, front.inner)
 }
 
 // serveThen serves r from inner through a recorder and returns it, so a
@@ -201,7 +195,7 @@ func validWith(t *testing.T, host, repo string, k *signing.Signer) int {
 // HEAD: the signer merges before pushing, so it never overwrites it.
 func TestPrePushCheckMergesAWriteSinceRound1(t *testing.T) {
 	front, host, direct := hookedRegistry(t)
-	digest := pushRandomImage(t, host, "app", "v1")
+	digest := memtest.PushImage(t, host+"/app:v1")
 	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
 	var gets, manifestPuts atomic.Int32
 	var foreign *signing.Signer
@@ -247,7 +241,7 @@ func TestPrePushCheckMergesAWriteSinceRound1(t *testing.T) {
 // own): each waits at the front until the other has arrived.
 func TestPrePushCheckOverlapsBlobPuts(t *testing.T) {
 	front, host, _ := hookedRegistry(t)
-	digest := pushRandomImage(t, host, "app", "v1")
+	digest := memtest.PushImage(t, host+"/app:v1")
 	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
 	headArrived, blobArrived := make(chan struct{}), make(chan struct{})
 	var headOnce, blobOnce sync.Once
@@ -280,7 +274,7 @@ func TestPrePushCheckOverlapsBlobPuts(t *testing.T) {
 // manifest not linked yet under contention) re-plans and uploads again.
 func TestManifestBlobUnknownIsRetried(t *testing.T) {
 	front, host, _ := hookedRegistry(t)
-	digest := pushRandomImage(t, host, "app", "v1")
+	digest := memtest.PushImage(t, host+"/app:v1")
 	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
 	var manifestPuts, blobPuts atomic.Int32
 	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {
@@ -332,7 +326,7 @@ func TestManifestBlobUnknownIsRetried(t *testing.T) {
 // write dropped.
 func TestSettleReadBackRepairsALateStaleOverwrite(t *testing.T) {
 	front, host, direct := hookedRegistry(t)
-	digest := pushRandomImage(t, host, "app", "v1")
+	digest := memtest.PushImage(t, host+"/app:v1")
 	sigTag := SignatureTag(digest)
 	sigPath := "/v2/app/manifests/" + sigTag
 	early := foreignSign(t, direct, "app") // the tag holds [early]
@@ -391,7 +385,7 @@ func TestSettleReadBackRepairsALateStaleOverwrite(t *testing.T) {
 // append merge again and again: one merge, then the HEAD is not trusted.
 func TestInconsistentHeadDigestMergesOnce(t *testing.T) {
 	front, host, _ := hookedRegistry(t)
-	digest := pushRandomImage(t, host, "app", "v1")
+	digest := memtest.PushImage(t, host+"/app:v1")
 	sigPath := "/v2/app/manifests/" + SignatureTag(digest)
 	var manifestPuts atomic.Int32
 	front.hook.Store(func(w http.ResponseWriter, r *http.Request) bool {

@@ -6,38 +6,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 	"github.com/ocisign/ocisign/signing"
 )
 
-// testRegistry is go-containerregistry's in-process registry on 127.0.0.1.
+// testRegistry is the in-memory registry on 127.0.0.1 (memtest).
 type testRegistry struct {
-	srv   *httptest.Server
 	host  string
 	armed atomic.Bool // see frontedRegistry
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
 	t.Helper()
-	srv := httptest.NewServer(gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return &testRegistry{srv: srv, host: strings.TrimPrefix(srv.URL, "http://")}
+	return &testRegistry{host: memtest.Start(t, nil)}
 }
 
 // lockRoot holds each test client's own tag-lock directory.
@@ -76,27 +66,6 @@ func mustSigner(t *testing.T) *signing.Signer {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// pushRandomImage pushes a random image to host/repo:tag and returns its digest.
-func pushRandomImage(t *testing.T, host, repo, tag string) string {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
 }
 
 // isBlobUpload is a request that stores a blob: a monolithic POST with
@@ -181,82 +150,9 @@ func parseManifest(t *testing.T, b []byte) *v1.Manifest {
 	return &m
 }
 
-// countingTransport counts requests per method and path kind.
-type countingTransport struct {
-	inner  http.RoundTripper
-	mu     sync.Mutex
-	counts map[string]int
-	total  int
-}
-
-func newCountingTransport() *countingTransport {
-	return &countingTransport{inner: http.DefaultTransport.(*http.Transport).Clone(), counts: map[string]int{}}
-}
-
-func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	c.counts[req.Method+" "+pathKind(req.URL.Path)]++
-	c.total++
-	c.mu.Unlock()
-	return c.inner.RoundTrip(req)
-}
-
-func pathKind(p string) string {
-	switch {
-	case p == "/v2/":
-		return "ping"
-	case strings.Contains(p, "/blobs/uploads/"):
-		return "upload"
-	case strings.Contains(p, "/blobs/"):
-		return "blob"
-	case strings.Contains(p, "/manifests/"):
-		return "manifest"
-	}
-	return p
-}
-
-// snapshot returns and resets the counts.
-func (c *countingTransport) snapshot() (int, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	keys := make([]string, 0, len(c.counts))
-	for k := range c.counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, c.counts[k]))
-	}
-	total := c.total
-	c.counts, c.total = map[string]int{}, 0
-	return total, strings.Join(parts, " ")
-}
-
 func ctx(t *testing.T) context.Context {
 	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
-}
-
-// pushRandomIndex pushes a random multi-platform index and returns its digest.
-func pushRandomIndex(t *testing.T, host, repo, tag string, children int64) string {
-	t.Helper()
-	idx, err := random.Index(128, 1, children)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(ref, idx); err != nil {
-		t.Fatal(err)
-	}
-	d, err := idx.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -15,7 +16,7 @@ import (
 // the shape a repository needs.
 func TestBadCOSIGNRepositoryIsNamed(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	c := newTestClient(Options{SignatureRepository: "bad repo!"})
 	_, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app@" + digest, Signer: mustSigner(t)})
 	want := `COSIGN_REPOSITORY "bad repo!" is not a repository (registry/namespace/name): `
@@ -31,7 +32,7 @@ func TestBadCOSIGNRepositoryIsNamed(t *testing.T) {
 // or '=' read unambiguously; a non-string value is shown as JSON.
 func TestAnnotationMismatchQuotesValues(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	signer := mustSigner(t)
 	c := newTestClient(Options{})
 	ref := reg.host + "/app@" + digest
@@ -48,7 +49,7 @@ func TestAnnotationMismatchQuotesValues(t *testing.T) {
 
 	// A payload whose annotation is a number (cosign -a cannot write one,
 	// another tool could), signed by the same key.
-	other := pushRandomImage(t, reg.host, "app", "v2")
+	other := memtest.PushImage(t, reg.host+"/app:v2")
 	payload, err := signing.Payload(reg.host+"/app", other, map[string]string{"n": "placeholder"})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package registry
 import (
 	"strings"
 	"testing"
+
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
 // The registry's challenge does not depend on the repository: a second
@@ -10,17 +12,17 @@ import (
 // different registry is pinged on its own.
 func TestOnePingPerRegistry(t *testing.T) {
 	reg, other := newTestRegistry(t), newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
-	pushRandomImage(t, reg.host, "tools/app", "v1")
-	pushRandomImage(t, other.host, "app", "v1")
-	counter := newCountingTransport()
+	memtest.PushImage(t, reg.host+"/app:v1")
+	memtest.PushImage(t, reg.host+"/tools/app:v1")
+	memtest.PushImage(t, other.host+"/app:v1")
+	counter := memtest.NewCounter()
 	c := newTestClient(Options{Transport: counter})
 	sign := func(ref string) string {
 		t.Helper()
 		if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)}); err != nil {
 			t.Fatal(err)
 		}
-		_, byKind := counter.snapshot()
+		_, byKind := counter.Snapshot()
 		return byKind
 	}
 	if first := sign(reg.host + "/app:v1"); !strings.Contains(first, "ping") {

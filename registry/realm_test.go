@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
 // loopbackDialer sends every host name to 127.0.0.1 (same port): a test of
@@ -56,7 +57,7 @@ func TestPlainHTTPTokenRealmOnAnotherHost(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return true
 	})
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	reg.armed.Store(true)
 
 	refused := newTestClient(Options{Transport: loopbackDialer()})

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -99,7 +100,7 @@ func writeImage(t *testing.T, ref string, img v1.Image) {
 
 func TestSignSingleImageIsExactlyCosignLayout(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "team/app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/team/app:v1")
 	signer := mustSigner(t)
 	c := newTestClient(Options{})
 
@@ -146,7 +147,7 @@ func TestSignSingleImageIsExactlyCosignLayout(t *testing.T) {
 
 func TestSignByDigestAndErrors(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	c := newTestClient(Options{})
 	signer := mustSigner(t)
 
@@ -192,7 +193,7 @@ func TestSignByDigestAndErrors(t *testing.T) {
 
 func TestAppendKeepsExistingLayersByteForByte(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	sigRef := reg.host + "/app:" + SignatureTag(digest)
 	foreign := sigLayer{
 		payload: []byte(`{"critical":{"identity":{"docker-reference":"elsewhere/app"},"image":{"docker-manifest-digest":"` + digest + `"},"type":"cosign container image signature"},"optional":{"by":"cosign"}}`),
@@ -235,7 +236,7 @@ func TestAppendKeepsExistingLayersByteForByte(t *testing.T) {
 
 func TestAppendExtendsNonCanonicalConfig(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	base := cosignImage(t, nil, false, sigLayer{[]byte(`{"x":1}`), map[string]string{SignatureAnnotation: "AAAA"}})
 	cf, _ := base.ConfigFile()
 	cf = cf.DeepCopy()
@@ -269,7 +270,7 @@ func TestAppendExtendsNonCanonicalConfig(t *testing.T) {
 func TestAppendRegeneratesPayloadAsConfig(t *testing.T) {
 	// A signer that stores the payload as the config blob (no image config).
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	payload := []byte(`{"critical":{"identity":{"docker-reference":"x/app"},"image":{"docker-manifest-digest":"` + digest + `"},"type":"cosign container image signature"},"optional":null}`)
 	pd := rawPutBlob(t, reg.host, "app", payload)
 	oldRaw := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"` +
@@ -295,7 +296,7 @@ func TestAppendRegeneratesPayloadAsConfig(t *testing.T) {
 
 func TestAppendKeepsDockerMediaTypes(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	existing := cosignImage(t, nil, true, sigLayer{[]byte(`{"y":2}`), map[string]string{SignatureAnnotation: "AAAA"}})
 	writeImage(t, reg.host+"/app:"+SignatureTag(digest), existing)
 	c := newTestClient(Options{})
@@ -314,7 +315,7 @@ func TestAppendKeepsDockerMediaTypes(t *testing.T) {
 
 func TestDedupe(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	c := newTestClient(Options{})
 	keyA, keyB := mustSigner(t), mustSigner(t)
 	ref := reg.host + "/app:v1"
@@ -426,7 +427,7 @@ func rawManifestBytes(t *testing.T, host, repo, ref string) []byte {
 
 func TestSignatureRepository(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	opts := Options{SignatureRepository: reg.host + "/signatures/app"}
 	c := newTestClient(opts)
 	signer := mustSigner(t)
@@ -458,7 +459,7 @@ func TestSignatureRepository(t *testing.T) {
 
 func TestRefusesToAppendPast1000Layers(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	payload := []byte(`{"z":0}`)
 	pd := rawPutBlob(t, reg.host, "app", payload)
 	layer := `{"mediaType":"` + SimpleSigningMediaType + `","size":7,"digest":"` + pd + `","annotations":{"dev.cosignproject.cosign/signature":"AAAA"}}`

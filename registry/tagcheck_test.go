@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
 // The rebar3 plugin names the tag ocibuild printed and the digest it
@@ -13,7 +15,7 @@ func TestSignDigestWarnsWhenTheTagMoved(t *testing.T) {
 	reg := newTestRegistry(t)
 	c := newTestClient(Options{})
 	signer := mustSigner(t)
-	pushed := pushRandomImage(t, reg.host, "app", "1.0")
+	pushed := memtest.PushImage(t, reg.host+"/app:1.0")
 
 	res, err := c.Sign(context.Background(), SignRequest{Reference: reg.host + "/app:1.0", Digest: pushed, Signer: signer})
 	if err != nil {
@@ -23,7 +25,7 @@ func TestSignDigestWarnsWhenTheTagMoved(t *testing.T) {
 		t.Fatalf("tag still points at the digest, got warnings %q", res.Warnings)
 	}
 
-	intruder := pushRandomImage(t, reg.host, "app", "1.0")
+	intruder := memtest.PushImage(t, reg.host+"/app:1.0")
 	res, err = c.Sign(context.Background(), SignRequest{Reference: reg.host + "/app:1.0", Digest: pushed, Signer: signer,
 		Annotations: map[string]string{"run": "2"}})
 	if err != nil {
@@ -43,7 +45,7 @@ func TestSignDigestWarnsWhenTheTagMoved(t *testing.T) {
 func TestSignTagOrDigestAloneHasNoTagWarning(t *testing.T) {
 	reg := newTestRegistry(t)
 	c := newTestClient(Options{})
-	d := pushRandomImage(t, reg.host, "app", "1.0")
+	d := memtest.PushImage(t, reg.host+"/app:1.0")
 	for _, ref := range []string{reg.host + "/app:1.0", reg.host + "/app@" + d} {
 		res, err := c.Sign(context.Background(), SignRequest{Reference: ref, Signer: mustSigner(t)})
 		if err != nil {

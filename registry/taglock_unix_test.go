@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
 // lockingClient is a test client whose tag locks live in dir.
@@ -37,7 +39,7 @@ func signAndCheck(t *testing.T, c *Client, host string) {
 
 func TestLockDirRefusedSigningGoesOnUnlocked(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	cases := []struct {
 		name   string
 		setup  func(t *testing.T) string // returns the candidate dir
@@ -129,7 +131,7 @@ func TestLockDirRefusedSigningGoesOnUnlocked(t *testing.T) {
 
 func TestLockDirCreatedPrivate(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	dir := filepath.Join(t.TempDir(), "locks")
 	c, logs := lockingClient(t, dir)
 	signAndCheck(t, c, reg.host)
@@ -151,7 +153,7 @@ func TestLockDirCreatedPrivate(t *testing.T) {
 
 func TestLockFileSymlinkOrForeignRefused(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	dir := filepath.Join(t.TempDir(), "locks")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -199,7 +201,7 @@ func TestLockFileSymlinkOrForeignRefused(t *testing.T) {
 // the lock is released.
 func TestLockWaitIsLogged(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	dir := filepath.Join(t.TempDir(), "locks")
 	c, logs := lockingClient(t, dir)
 	signAndCheck(t, c, reg.host) // creates the tag's lock file

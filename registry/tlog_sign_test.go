@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -129,7 +130,7 @@ type eventTransport struct {
 }
 
 func (t eventTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.events.add(r.Method + " " + pathKind(r.URL.Path))
+	t.events.add(r.Method + " " + memtest.PathKind(r.URL.Path))
 	return t.inner.RoundTrip(r)
 }
 
@@ -146,7 +147,7 @@ func indexOf(list []string, s string) int {
 // found nothing, and the manifest is pushed only after the log answered.
 func TestTlogUploadComesAfterDedupeAndBeforeManifestPush(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	events := &eventLog{}
 	tl := newSigningLog(t)
 	tl.events = events
@@ -164,8 +165,8 @@ func TestTlogUploadComesAfterDedupeAndBeforeManifestPush(t *testing.T) {
 
 func TestTlogDedupe(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
-	counter := newCountingTransport()
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
+	counter := memtest.NewCounter()
 	c := newTestClient(Options{Transport: counter})
 	ref := reg.host + "/app:v1"
 	key := mustSigner(t)
@@ -195,7 +196,7 @@ func TestTlogDedupe(t *testing.T) {
 	}
 	first := *res.Signed[0].LogIndex
 	uuid := res.Signed[0].LogUUID
-	counter.snapshot()
+	counter.Snapshot()
 
 	// Re-sign: deduplicated without a single log request, reporting the
 	// existing entry.
@@ -209,7 +210,7 @@ func TestTlogDedupe(t *testing.T) {
 	if res.Signed[0].LogIndex == nil || *res.Signed[0].LogIndex != first || res.Signed[0].LogUUID != uuid {
 		t.Fatalf("deduplicated result should name the existing entry %d %s: %+v", first, uuid, res.Signed[0])
 	}
-	n, detail := counter.snapshot()
+	n, detail := counter.Snapshot()
 	t.Logf("deduplicated log-backed re-sign: %d registry requests (%s), 0 log requests", n, detail)
 	if strings.Contains(detail, "PUT") {
 		t.Fatalf("deduplicated re-sign wrote to the registry: %s", detail)
@@ -239,8 +240,8 @@ func TestTlogDedupe(t *testing.T) {
 // for this signature, so it does not dedupe.
 func TestTlogForeignBundleDoesNotDedupe(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
-	pushRandomImage(t, reg.host, "app", "v2")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
+	memtest.PushImage(t, reg.host+"/app:v2")
 	c := newTestClient(Options{})
 	key := mustSigner(t)
 	tl := newSigningLog(t)
@@ -276,7 +277,7 @@ func TestTlogForeignBundleDoesNotDedupe(t *testing.T) {
 // request: it cannot tell that the existing entry is sound.
 func TestTransparencyLogWithoutBundleCheckUploadsAgain(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	c := newTestClient(Options{})
 	key := mustSigner(t)
 	tl := uploadOnlyLog{newSigningLog(t)}
@@ -295,8 +296,8 @@ func TestTransparencyLogWithoutBundleCheckUploadsAgain(t *testing.T) {
 // and for a recursive index no digest gets a .sig at all.
 func TestTlogFailedUploadPushesNothing(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
-	counter := newCountingTransport()
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
+	counter := memtest.NewCounter()
 	c := newTestClient(Options{Transport: counter})
 	key := mustSigner(t)
 	if _, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: key}); err != nil {
@@ -305,12 +306,12 @@ func TestTlogFailedUploadPushesNothing(t *testing.T) {
 	before := rawManifestBytes(t, reg.host, "app", SignatureTag(digest))
 	tl := newSigningLog(t)
 	tl.fail.Store(true)
-	counter.snapshot()
+	counter.Snapshot()
 	_, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: key, Tlog: tl})
 	if code, retry := errcode.Of(err); code != errcode.CodeTlogError || !retry || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("got %v (%s %v)", err, code, retry)
 	}
-	_, detail := counter.snapshot()
+	_, detail := counter.Snapshot()
 	if strings.Contains(detail, "PUT manifest") {
 		t.Fatalf("a manifest was pushed although the upload failed: %s", detail)
 	}
@@ -318,7 +319,7 @@ func TestTlogFailedUploadPushesNothing(t *testing.T) {
 		t.Fatal("the .sig manifest changed although the upload failed")
 	}
 
-	idx := pushRandomIndex(t, reg.host, "multi", "latest", 2)
+	idx := memtest.PushIndex(t, reg.host+"/multi:latest", 2)
 	_, err = c.Sign(ctx(t), SignRequest{Reference: reg.host + "/multi:latest", Signer: key, Recursive: true, Tlog: tl})
 	if code, _ := errcode.Of(err); code != errcode.CodeTlogError {
 		t.Fatalf("recursive: %v", err)
@@ -326,7 +327,7 @@ func TestTlogFailedUploadPushesNothing(t *testing.T) {
 	if _, status := rawGet(t, reg.host, "multi", "manifests", SignatureTag(idx)); status != http.StatusNotFound {
 		t.Fatalf("the index got a .sig although the log failed: %d", status)
 	}
-	if _, detail := counter.snapshot(); strings.Contains(detail, "PUT manifest") {
+	if _, detail := counter.Snapshot(); strings.Contains(detail, "PUT manifest") {
 		t.Fatalf("recursive sign pushed a manifest although the log failed: %s", detail)
 	}
 }
@@ -335,8 +336,8 @@ func TestTlogFailedUploadPushesNothing(t *testing.T) {
 // so a log-backed append costs one log request and no extra registry round.
 func TestTlogRequestCounts(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
-	counter := newCountingTransport()
+	memtest.PushImage(t, reg.host+"/app:v1")
+	counter := memtest.NewCounter()
 	c := newTestClient(Options{Transport: counter})
 	ref := reg.host + "/app:v1"
 	key := mustSigner(t)
@@ -344,11 +345,11 @@ func TestTlogRequestCounts(t *testing.T) {
 	if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)}); err != nil {
 		t.Fatal(err)
 	}
-	counter.snapshot()
+	counter.Snapshot()
 	if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: key, Tlog: tl}); err != nil {
 		t.Fatal(err)
 	}
-	n, detail := counter.snapshot()
+	n, detail := counter.Snapshot()
 	t.Logf("log-backed append, warm client: %d registry requests (%s) + %d log upload", n, detail, tl.uploads.Load())
 	// The config blob is already there: its session is cancelled (+1 DELETE).
 	if n > 9 || tl.uploads.Load() != 1 {
@@ -357,7 +358,7 @@ func TestTlogRequestCounts(t *testing.T) {
 	if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: key, Tlog: tl}); err != nil {
 		t.Fatal(err)
 	}
-	n, detail = counter.snapshot()
+	n, detail = counter.Snapshot()
 	t.Logf("log-backed deduplicated re-sign: %d registry requests (%s), %d bundle-check set-ups", n, detail, tl.checks.Load())
 	// HEAD resolve; GET .sig ‖ 2×POST upload; 2×DELETE of the unused sessions.
 	if n > 6 || tl.uploads.Load() != 1 || tl.checks.Load() != 1 {

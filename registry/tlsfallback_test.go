@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/ocisign/ocisign/internal/memregistry"
 )
 
 // A loopback registry with a certificate the client does not trust: the
 // https attempt fails on TLS and the plain-HTTP fallback gets 400 from the
 // TLS server. The error must name the TLS problem, not only the 400.
 func TestUntrustedLoopbackTLSNamesTheTLSError(t *testing.T) {
-	srv := httptest.NewUnstartedServer(gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewUnstartedServer(memregistry.Handler())
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

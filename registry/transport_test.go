@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,8 +16,7 @@ import (
 	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
-
-	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -28,16 +26,15 @@ import (
 // the test arms it (after setting up images).
 func frontedRegistry(t *testing.T, hook func(w http.ResponseWriter, r *http.Request) bool) *testRegistry {
 	t.Helper()
-	inner := gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0)))
 	reg := &testRegistry{}
-	reg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if reg.armed.Load() && hook(w, r) {
-			return
-		}
-		inner.ServeHTTP(w, r)
-	}))
-	t.Cleanup(reg.srv.Close)
-	reg.host = strings.TrimPrefix(reg.srv.URL, "http://")
+	reg.host = memtest.Start(t, func(inner http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if reg.armed.Load() && hook(w, r) {
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	})
 	return reg
 }
 
@@ -64,7 +61,7 @@ func TestRetriesTransient503(t *testing.T) {
 		}
 		return false
 	})
-	digest := pushRandomImage(t, reg.host, "app", "v1")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
 	reg.armed.Store(true)
 	res, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 	if err != nil || res.Signed[0].Digest != digest {
@@ -88,7 +85,7 @@ func TestRetriesExhausted(t *testing.T) {
 		}
 		return false
 	})
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	reg.armed.Store(true)
 	_, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 	t.Logf("exhausted: %v", err)
@@ -124,7 +121,7 @@ func TestUnauthorizedAndDeniedAreNotRetried(t *testing.T) {
 				}
 				return false
 			})
-			pushRandomImage(t, reg.host, "app", "v1")
+			memtest.PushImage(t, reg.host+"/app:v1")
 			reg.armed.Store(true)
 			_, err := newTestClient(Options{}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 			code, retry := errcode.Of(err)
@@ -230,7 +227,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 			authorized.Add(1)
 			return false
 		})
-		digest := pushRandomImage(t, reg.host, "app", "v1")
+		digest := memtest.PushImage(t, reg.host+"/app:v1")
 		reg.armed.Store(true)
 		res, err := newTestClient(Options{Logf: logf}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 		if err != nil || res.Signed[0].Digest != digest || authorized.Load() == 0 {
@@ -290,7 +287,7 @@ func dialTo(addr string) *http.Transport {
 
 func TestPlainHTTPRefusedForNonLoopback(t *testing.T) {
 	reg := newTestRegistry(t)
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	base := dialTo(reg.host)
 	for _, host := range []string{"registry.example.test:5000", "10.9.8.7:5000"} {
 		ref := host + "/app:v1"
@@ -342,7 +339,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 		}
 		return false
 	})
-	pushRandomImage(t, reg.host, "app", "v1")
+	memtest.PushImage(t, reg.host+"/app:v1")
 	reg.armed.Store(true)
 	_, err := newTestClient(Options{Timeout: 200 * time.Millisecond}).Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v1", Signer: mustSigner(t)})
 	t.Logf("timeout: %v", err)
@@ -413,15 +410,15 @@ func TestRequestCounts(t *testing.T) {
 }
 
 func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, dedupeBound int, cancels string) {
-	pushRandomImage(t, host, "app", "v1")
-	counter := newCountingTransport()
+	memtest.PushImage(t, host+"/app:v1")
+	counter := memtest.NewCounter()
 	c := newTestClient(Options{Transport: counter})
 	ref := host + "/app:v1"
 
 	if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)}); err != nil {
 		t.Fatal(err)
 	}
-	first, detail := counter.snapshot()
+	first, detail := counter.Snapshot()
 	t.Logf("first signature, cold client: %d requests (%s)", first, detail)
 	// A cold client adds the ping: an https attempt and the http answer.
 	if first > firstSig+2 {
@@ -433,7 +430,7 @@ func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, dedupeB
 	if err != nil || res.Signed[0].Deduplicated {
 		t.Fatal(err)
 	}
-	warm, detail := counter.snapshot()
+	warm, detail := counter.Snapshot()
 	t.Logf("append, warm client: %d requests (%s)", warm, detail)
 	if warm > warmAppend {
 		t.Fatalf("append with a warm client took %d requests, documented bound is %d", warm, warmAppend)
@@ -443,18 +440,18 @@ func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, dedupeB
 	if err != nil || !res.Signed[0].Deduplicated {
 		t.Fatalf("re-sign not deduplicated: %v", err)
 	}
-	dedupe, detail := counter.snapshot()
+	dedupe, detail := counter.Snapshot()
 	t.Logf("deduplicated re-sign, warm client: %d requests (%s)", dedupe, detail)
 	if dedupe > dedupeBound || !strings.Contains(detail, cancels) {
 		t.Fatalf("dedupe took %d requests (%s), bound is %d, and unused sessions must be cancelled (%q)", dedupe, detail, dedupeBound, cancels)
 	}
 
-	idx := pushRandomIndex(t, host, "multi", "latest", 2)
+	idx := memtest.PushIndex(t, host+"/multi:latest", 2)
 	res, err = c.Sign(ctx(t), SignRequest{Reference: host + "/multi:latest", Signer: mustSigner(t), Recursive: true})
 	if err != nil || len(res.Signed) != 3 || res.Signed[0].Digest != idx {
 		t.Fatal(err)
 	}
-	rec, detail := counter.snapshot()
+	rec, detail := counter.Snapshot()
 	t.Logf("recursive index with 2 children, new repository: %d requests (%s)", rec, detail)
 	if strings.Contains(detail, "ping") {
 		t.Fatalf("a new repository of a known registry was pinged again: %s", detail)
@@ -466,7 +463,7 @@ func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, dedupeB
 	if _, err := c.Verify(ctx(t), VerifyRequest{Reference: ref, Verifier: mustSigner(t).Verifier()}); err == nil {
 		t.Fatal("verify with an unrelated key succeeded")
 	}
-	ver, detail := counter.snapshot()
+	ver, detail := counter.Snapshot()
 	t.Logf("verify 2 layers, warm client: %d requests (%s)", ver, detail)
 	if ver != 4 {
 		t.Fatalf("verify took %d requests, want HEAD + GET .sig + 2 blobs", ver)
@@ -478,10 +475,10 @@ func TestConcurrentSignsShareOneTransport(t *testing.T) {
 	var refs []string
 	for i := range 4 {
 		tag := fmt.Sprintf("v%d", i)
-		pushRandomImage(t, reg.host, "app", tag)
+		memtest.PushImage(t, reg.host+"/"+"app"+":"+tag)
 		refs = append(refs, reg.host+"/app:"+tag)
 	}
-	counter := newCountingTransport()
+	counter := memtest.NewCounter()
 	c := newTestClient(Options{Transport: counter})
 	signer := mustSigner(t)
 	var wg sync.WaitGroup
@@ -499,12 +496,9 @@ func TestConcurrentSignsShareOneTransport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	counter.mu.Lock()
-	pings := counter.counts["GET ping"]
-	counter.mu.Unlock()
 	// One handshake: the https probe and the http ping of a loopback registry.
-	if pings != 2 {
-		t.Fatalf("%d pings for 4 concurrent signs, want one handshake (2)", pings)
+	if _, byKind := counter.Snapshot(); !strings.Contains(byKind, "GET ping=2 ") {
+		t.Fatalf("4 concurrent signs: %s; want one handshake (GET ping=2)", byKind)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -48,7 +49,7 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // return no payload for an invalid layer.
 func TestVerifyHostileSignatureManifestIsBounded(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "1")
+	digest := memtest.PushImage(t, reg.host+"/app:1")
 	big := bytes.Repeat([]byte("A"), 4<<20)
 	bigDigest := rawPutBlob(t, reg.host, "app", big)
 	config := rawPutBlob(t, reg.host, "app", []byte(`{"rootfs":{"type":"layers","diff_ids":[]}}`))

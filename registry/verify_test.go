@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 	"github.com/ocisign/ocisign/signing"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -31,8 +32,8 @@ func mustVerifyFail(t *testing.T, res *VerifyResult, err error, want string) {
 
 func TestVerify(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
-	otherDigest := pushRandomImage(t, reg.host, "app", "v2")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
+	otherDigest := memtest.PushImage(t, reg.host+"/app:v2")
 	c := newTestClient(Options{})
 	key, wrongKey := mustSigner(t), mustSigner(t)
 	ref := reg.host + "/app:v1"
@@ -73,7 +74,7 @@ func TestVerify(t *testing.T) {
 		mustVerifyFail(t, res, err, "signature is for "+digest+", not "+otherDigest)
 	})
 	t.Run("tampered payload", func(t *testing.T) {
-		target := pushRandomImage(t, reg.host, "app", "v3")
+		target := memtest.PushImage(t, reg.host+"/app:v3")
 		if _, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v3", Signer: key}); err != nil {
 			t.Fatal(err)
 		}
@@ -127,8 +128,8 @@ func (fakeLog) BundleCheck(context.Context, *signing.Verifier) (signing.BundleCh
 
 func TestTlogBundleIsStoredAndChecked(t *testing.T) {
 	reg := newTestRegistry(t)
-	digest := pushRandomImage(t, reg.host, "app", "v1")
-	pushRandomImage(t, reg.host, "app", "v2")
+	digest := memtest.PushImage(t, reg.host+"/app:v1")
+	memtest.PushImage(t, reg.host+"/app:v2")
 	c := newTestClient(Options{})
 	key := mustSigner(t)
 	bundle := `{"SignedEntryTimestamp":"c2V0","Payload":{"logIndex":42}}`
@@ -168,7 +169,7 @@ func TestTlogBundleIsStoredAndChecked(t *testing.T) {
 	mustVerifyFail(t, vr, err, "no transparency log bundle")
 
 	// A failing upload pushes nothing.
-	target := pushRandomImage(t, reg.host, "app", "v3")
+	target := memtest.PushImage(t, reg.host+"/app:v3")
 	_, err = c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app:v3", Signer: key, Tlog: fakeLog{""}})
 	if code, _ := errcode.Of(err); code != errcode.CodeTlogError {
 		t.Fatalf("empty bundle: %v", err)

@@ -4,18 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	gcrname "github.com/google/go-containerregistry/pkg/name"
-	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -24,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 )
@@ -48,7 +44,7 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 
-	addr, stop, err := startEmbeddedRegistry()
+	addr, stop, err := memregistry.Start()
 	if err != nil {
 		return err
 	}
@@ -113,25 +109,6 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "done: every digest carries a cosign-compatible signature (cosign verify --key … --insecure-ignore-tlog accepts it)\n")
 	return nil
-}
-
-// startEmbeddedRegistry serves go-containerregistry's in-memory registry on
-// a loopback port.
-func startEmbeddedRegistry() (addr string, stop func(), err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("starting the embedded registry: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(os.Stderr, "embedded registry: %v\n", err)
-		}
-	}()
-	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 // demoIndex builds a small two-platform OCI index of random images.

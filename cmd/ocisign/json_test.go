@@ -9,6 +9,7 @@ import (
 
 	gcrname "github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/ocisign/ocisign/internal/memregistry"
 )
 
 // jsonReply decodes the one object --output json prints.
@@ -60,7 +61,7 @@ func TestJSONUsageErrorsPrintAnErrorObject(t *testing.T) {
 // them into requirements, while -a still is one; a failed verify prints one
 // object with the verdicts and the error.
 func TestConfigAnnotationsAreAddedBySignNotRequiredByVerify(t *testing.T) {
-	addr, stop, err := startEmbeddedRegistry()
+	addr, stop, err := memregistry.Start()
 	if err != nil {
 		t.Fatal(err)
 	}

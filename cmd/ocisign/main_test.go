@@ -3,19 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	gcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 	"github.com/ocisign/ocisign/internal/rekortest"
 )
 
@@ -171,19 +164,8 @@ func newFakeRekor(t *testing.T) *rekortest.Log {
 
 func pushTestImage(t *testing.T) (host, image string) {
 	t.Helper()
-	srv := httptest.NewServer(gcrregistry.New(gcrregistry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host = strings.TrimPrefix(srv.URL, "http://")
-	img, err := random.Image(128, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, _ := name.ParseReference(host + "/app:v1")
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	return host, host + "/app@" + d.String()
+	host = memtest.Start(t, nil)
+	return host, host + "/app@" + memtest.PushImage(t, host+"/app:v1")
 }
 
 func testKeyPair(t *testing.T) (keyPath, pubPath string) {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -28,9 +27,9 @@ import (
 	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -257,7 +256,7 @@ func TestRealRekorCosignVerifiesOcisignBundle(t *testing.T) {
 	cosign2 := cosignBinary(t, "OCISIGN_COSIGN_V2", "cosign-v2.6.5")
 	cosign3 := cosignBinary(t, "OCISIGN_COSIGN_V3", "cosign-v3.1.3")
 
-	host := startRegistry(t)
+	host := memtest.Start(t, nil)
 	ref, err := name.ParseReference(host + "/ocisign/app:v1")
 	if err != nil {
 		t.Fatal(err)
@@ -375,28 +374,12 @@ func otherECPublicKeyPEM(t *testing.T) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-// startRegistry serves go-containerregistry's in-process registry on a
-// 127.0.0.1 port that cosign can reach too.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return ln.Addr().String()
-}
-
 // The client sits behind a proxy that breaks the real log's replies; every
 // failure is a specific tlog_error and the existing .sig manifest stays as
 // it was.
 func TestRealRekorBadRepliesLeaveRegistryUntouched(t *testing.T) {
 	l := needRekor(t)
-	host := startRegistry(t)
+	host := memtest.Start(t, nil)
 	ref, _ := name.ParseReference(host + "/ocisign/tamper:v1")
 	img, _ := random.Image(64, 1)
 	if err := remote.Write(ref, img); err != nil {
@@ -519,7 +502,7 @@ func TestRealRekorCosignVerifiesRecursiveIndex(t *testing.T) {
 	l := needRekor(t)
 	cosign2 := cosignBinary(t, "OCISIGN_COSIGN_V2", "cosign-v2.6.5")
 	cosign3 := cosignBinary(t, "OCISIGN_COSIGN_V3", "cosign-v3.1.3")
-	host := startRegistry(t)
+	host := memtest.Start(t, nil)
 	ref, _ := name.ParseReference(host + "/ocisign/multi:v1")
 	idx, err := random.Index(128, 1, 2)
 	if err != nil {
@@ -584,7 +567,7 @@ func TestRealRekorStoppedIsAClearError(t *testing.T) {
 		}
 	}
 
-	host := startRegistry(t)
+	host := memtest.Start(t, nil)
 	ref, _ := name.ParseReference(host + "/ocisign/down:v1")
 	img, _ := random.Image(64, 1)
 	if err := remote.Write(ref, img); err != nil {

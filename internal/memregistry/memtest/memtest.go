@@ -1,0 +1,138 @@
+// Package memtest is what tests need around the in-memory registry: a
+// server per test (optionally behind a front that may answer requests
+// itself), random images and indexes pushed to it, and a request counter.
+package memtest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocisign/ocisign/internal/memregistry"
+)
+
+// Start serves a new in-memory registry for the test and returns its
+// "127.0.0.1:port". front, if not nil, wraps the registry's handler.
+func Start(t testing.TB, front func(http.Handler) http.Handler) string {
+	t.Helper()
+	h := memregistry.Handler()
+	if front != nil {
+		h = front(h)
+	}
+	return Serve(t, h)
+}
+
+// Serve serves h on 127.0.0.1 for the test (a second way into a registry
+// another server fronts) and returns its "127.0.0.1:port".
+func Serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// PushImage pushes a random one-layer image to ref and returns its digest.
+func PushImage(t testing.TB, ref string) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// PushIndex pushes a random index of children images to ref and returns its digest.
+func PushIndex(t testing.TB, ref string, children int64) string {
+	t.Helper()
+	idx, err := random.Index(128, 1, children)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// Counter is an http.RoundTripper that counts requests by method and kind
+// of path ("GET manifest", "POST upload", "GET ping", …).
+type Counter struct {
+	inner  http.RoundTripper
+	mu     sync.Mutex
+	counts map[string]int
+	total  int
+}
+
+// NewCounter counts requests sent through a fresh default transport.
+func NewCounter() *Counter {
+	return &Counter{inner: http.DefaultTransport.(*http.Transport).Clone(), counts: map[string]int{}}
+}
+
+func (c *Counter) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.counts[req.Method+" "+PathKind(req.URL.Path)]++
+	c.total++
+	c.mu.Unlock()
+	return c.inner.RoundTrip(req)
+}
+
+// PathKind names what a registry path addresses.
+func PathKind(p string) string {
+	switch {
+	case p == "/v2/":
+		return "ping"
+	case strings.Contains(p, "/blobs/uploads/"):
+		return "upload"
+	case strings.Contains(p, "/blobs/"):
+		return "blob"
+	case strings.Contains(p, "/manifests/"):
+		return "manifest"
+	}
+	return p
+}
+
+// Snapshot returns and resets the counts: the total, and "METHOD KIND=N"
+// pairs in sorted order, separated by spaces.
+func (c *Counter) Snapshot() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]string, 0, len(c.counts))
+	for k := range c.counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, c.counts[k]))
+	}
+	total := c.total
+	c.counts, c.total = map[string]int{}, 0
+	return total, strings.Join(parts, " ")
+}
