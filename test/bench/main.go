@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 	"github.com/ocisign/ocisign/test/rekor"
 )
@@ -37,6 +38,7 @@ type bench struct {
 	tools      th.Tools
 	reg        *th.Registry
 	proxy      *th.Proxy
+	mono       string // a registry that stores monolithic blob POSTs
 	key, pub   string
 	out        bytes.Buffer
 	repoN      int
@@ -51,12 +53,23 @@ func main() {
 	recRuns := flag.Int("recursive-runs", 5, "runs per platform count for recursive signing")
 	rssSigs := flag.Int("rss-signatures", 1000, "signatures for the port's peak RSS")
 	trials := flag.Int("trials", 5, "concurrent-signer trials per tool")
+	latencyRuns := flag.Int("latency-runs", 5, "runs per signer and added round-trip time")
+	rttList := flag.String("rtts", "0ms,10ms,50ms", "added round-trip times for the latency table")
 	_, rekorErr := rekor.FindTools("")
 	withRekor := flag.Bool("rekor", rekorErr == nil, "measure the transparency log's cost per signature against a local Rekor "+
 		"(default: on when the Rekor tools are in the tools cache)")
 	flag.Parse()
 	cfg := config{outPath: *outPath, runs: max(*runs, 1), portSigs: max(*portSigs, 1), recRuns: max(*recRuns, 1),
-		rssSigs: max(*rssSigs, 1), trials: max(*trials, 1), rekor: *withRekor, rekorMissing: rekorErr}
+		rssSigs: max(*rssSigs, 1), trials: max(*trials, 1), latencyRuns: max(*latencyRuns, 1),
+		rekor: *withRekor, rekorMissing: rekorErr}
+	for _, f := range strings.Split(*rttList, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d < 0 {
+			fmt.Fprintf(os.Stderr, "bench: -rtts: %q is not a duration like 10ms\n", f)
+			os.Exit(2)
+		}
+		cfg.rtts = append(cfg.rtts, d)
+	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
@@ -66,6 +79,8 @@ func main() {
 type config struct {
 	outPath                                  string
 	runs, portSigs, recRuns, rssSigs, trials int
+	latencyRuns                              int
+	rtts                                     []time.Duration
 	rekor                                    bool
 	rekorMissing                             error
 }
@@ -115,6 +130,11 @@ func run(cfg config) error {
 		return err
 	}
 	defer b.proxy.Close()
+	var stopMono func()
+	if b.mono, stopMono, err = memregistry.Start(); err != nil {
+		return err
+	}
+	defer stopMono()
 	b.key, b.pub, err = b.newKey("bench")
 	if err != nil {
 		return err
@@ -123,7 +143,9 @@ func run(cfg config) error {
 	b.header(plain)
 	steps := []func() error{
 		func() error { return b.requestCounts(cfg.runs) },
+		func() error { return b.monolithicRounds(cfg.runs) },
 		func() error { return b.wallTimes(cfg.runs, cfg.portSigs) },
+		func() error { return b.latency(cfg.latencyRuns, cfg.rtts) },
 		func() error { return b.recursive(cfg.recRuns) },
 		func() error { return b.rekorCost(cfg) },
 		func() error { return b.peakRSS(cfg.rssSigs) },
@@ -136,7 +158,7 @@ func run(cfg config) error {
 		}
 	}
 	b.printf("%s%s", notes, reproduce(time.Since(started).Round(time.Second).String()))
-	report := strings.Replace(b.out.String(), targetsMark, "## Targets (issue 4)\n\n"+strings.Join(b.targets, "\n")+"\n\n", 1)
+	report := strings.Replace(b.out.String(), targetsMark, "## Targets (issues 4 and 11)\n\n"+strings.Join(b.targets, "\n")+"\n\n", 1)
 	b.out.Reset()
 	b.out.WriteString(report)
 	outPath := cfg.outPath

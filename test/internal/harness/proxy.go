@@ -16,12 +16,18 @@ import (
 // Record is one request as the proxy saw it.
 type Record struct {
 	Method, Path string
+	Monolithic   bool // a blob POST that carries its digest (and body)
 	Status       int
 	Start, End   time.Time // request headers read; response fully written
 }
 
 // Class is "METHOD kind": the request type without digests, tags or upload ids.
-func (r Record) Class() string { return r.Method + " " + PathClass(r.Path) }
+func (r Record) Class() string {
+	if r.Monolithic {
+		return r.Method + " blob upload (monolithic)"
+	}
+	return r.Method + " " + PathClass(r.Path)
+}
 
 var (
 	sigTagPath    = regexp.MustCompile(`/manifests/sha256-[0-9a-f]{64}\.sig$`)
@@ -88,7 +94,8 @@ func StartProxy(target string) (*Proxy, error) {
 		return nil
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := Record{Method: r.Method, Path: r.URL.Path, Start: time.Now()}
+		rec := Record{Method: r.Method, Path: r.URL.Path, Start: time.Now(),
+			Monolithic: r.Method == http.MethodPost && r.URL.Query().Has("digest")}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		p.mu.Lock()
 		key := r.Method + " " + r.URL.Path
