@@ -20,6 +20,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/testgate"
 	"golang.org/x/crypto/nacl/secretbox"
 	"golang.org/x/crypto/scrypt"
 )
@@ -319,12 +320,9 @@ func assertGeneratedPair(t *testing.T, keyPath, pubPath, password string) {
 }
 
 // TestRealCosignUsesOurKeys runs cosign v2 sign-blob/verify-blob against a key
-// pair we generated and a signature we made. Only runs with the binary.
+// pair we generated and a signature we made.
 func TestRealCosignUsesOurKeys(t *testing.T) {
-	cosign := os.Getenv("OCISIGN_COSIGN_V2")
-	if cosign == "" {
-		t.Skip("OCISIGN_COSIGN_V2 is unset: set it to a cosign v2 binary to check that cosign reads our key files")
-	}
+	cosign := testgate.Tool(t, "OCISIGN_COSIGN_V2", "set it to a cosign v2 binary (test/tools/build.sh builds one)")
 	dir := t.TempDir()
 	keyPath, pubPath, err := GenerateKeyPair(filepath.Join(dir, "ours"), []byte(testPassword), false)
 	if err != nil {

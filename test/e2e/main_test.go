@@ -12,16 +12,14 @@
 // OCISIGN_TOOLS_DIR defaults to ~/.cache/ocisign-tools, where
 // test/tools/build.sh puts the pinned builds.
 //
-// Debugging: OCISIGN_E2E_LOG=1 logs every command (use with -v);
-// OCISIGN_E2E_KEEP=1 keeps the temp dir (registry log, keys).
+// Set-up is the shared harness's (th.SetupPackage). Debugging:
+// OCISIGN_E2E_LOG=1 logs every command (use with -v); OCISIGN_E2E_KEEP=1
+// keeps the temp dir (registry log, keys).
 package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	th "github.com/ocisign/ocisign/test/internal/harness"
@@ -37,12 +35,9 @@ var harness struct {
 	home     string // HOME for subprocesses
 	repoRoot string // the ocisign checkout
 	ocisign  string // freshly built binary
-	// ocisignErr is why ocisign did not build; tests that need it fail
-	// with it while the cosign-only tests still run.
-	ocisignErr error
-	cosign     map[string]string
-	openssl    string
-	registry   string // "127.0.0.1:<port>"
+	cosign   map[string]string
+	openssl  string
+	registry string // "127.0.0.1:<port>"
 }
 
 // cosignVersions are the cosign major versions the tests run, oldest first
@@ -50,82 +45,22 @@ var harness struct {
 var cosignVersions = []string{"v2", "v3"}
 
 func TestMain(m *testing.M) {
-	if os.Getenv("OCISIGN_E2E") != "1" {
-		fmt.Println("e2e: skipped (set OCISIGN_E2E=1 and the tool paths, or run `make test`)")
-		os.Exit(0)
-	}
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	stop, err := setUp()
-	defer stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: FAIL: set-up: %v\n", err)
-		return 1
-	}
-	return m.Run()
-}
-
-// setUp finds the tools, builds ocisign and starts the registry.
-// The returned stop func is always safe to call.
-func setUp() (stop func(), err error) {
-	stops := []func(){}
-	stop = func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
-	tmp, err := os.MkdirTemp("", "ocisign-e2e-")
-	if err != nil {
-		return stop, err
-	}
-	stops = append(stops, func() {
-		if os.Getenv("OCISIGN_E2E_KEEP") == "" {
-			os.RemoveAll(tmp)
-		} else {
-			fmt.Fprintf(os.Stderr, "e2e: kept %s\n", tmp)
-		}
-	})
-	harness.tmp = tmp
-	harness.home = filepath.Join(tmp, "home")
-	for _, d := range []string{harness.home, filepath.Join(harness.home, ".docker"), filepath.Join(tmp, "tuf")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return stop, err
-		}
-	}
-
-	tools, err := th.FindTools()
-	var missing []string
-	if err != nil {
-		missing = append(missing, err.Error())
-	}
-	harness.cosign = tools.Cosign
-	registryBin := tools.Registry
-	if harness.openssl, err = exec.LookPath("openssl"); err != nil {
-		missing = append(missing, "openssl not found in PATH")
-	}
-	if len(missing) > 0 {
-		return stop, fmt.Errorf("missing tools (OCISIGN_E2E=1 makes this a failure):\n  %s", strings.Join(missing, "\n  "))
-	}
-
-	if harness.repoRoot, err = filepath.Abs(filepath.Join("..", "..")); err != nil {
-		return stop, err
-	}
-	harness.ocisign = filepath.Join(tmp, "bin", "ocisign")
-	if err := th.BuildOcisign(harness.repoRoot, harness.ocisign); err != nil {
-		harness.ocisignErr = err
-		fmt.Fprintf(os.Stderr, "e2e: FAIL: %v\n", harness.ocisignErr)
-	}
-
-	reg, err := th.StartRegistry(registryBin, filepath.Join(tmp, "registry"))
-	if err != nil {
-		return stop, err
-	}
-	stops = append(stops, reg.Stop)
-	harness.registry = reg.Addr
-
-	return stop, nil
+	var pkg th.Package
+	th.SetupPackage(m, &pkg, th.PackageOptions{Name: "e2e", Cosign: true, DockerConfigDir: true,
+		Then: func(p *th.Package) (func(), error) {
+			openssl, err := exec.LookPath("openssl")
+			if err != nil {
+				return nil, fmt.Errorf("openssl not found in PATH (OCISIGN_E2E=1 makes this a failure)")
+			}
+			root, err := th.RepoRoot(".")
+			if err != nil {
+				return nil, err
+			}
+			harness.tmp, harness.home, harness.repoRoot = p.Tmp, p.Home, root
+			harness.ocisign, harness.cosign, harness.openssl = p.Ocisign, p.Tools.Cosign, openssl
+			harness.registry = p.Reg.Addr
+			return nil, nil
+		}})
 }
 
 func tail(b []byte, n int) string { return th.Tail(b, n) }

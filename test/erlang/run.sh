@@ -456,7 +456,7 @@ else
 fi
 
 # --- transparency log: {rekor_url, _} and {rekor_public_key, _} ----------------
-# The real log is tested in test/rekor (OCISIGN_REKOR_E2E); here the options
+# The real log is tested in test/rekor (with OCISIGN_E2E=1); here the options
 # must reach the program: a log on a closed port fails the signing with
 # tlog_error and no .sig is pushed without the log entry. The log key is a
 # P-256 PUBLIC KEY file, relative to the project root (cosign.pub will do:

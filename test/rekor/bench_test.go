@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/testgate"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 	"github.com/ocisign/ocisign/test/internal/harness"
@@ -34,10 +34,10 @@ func (c *countingRoundTripper) RoundTrip(r *http.Request) (*http.Response, error
 // annotation) to the same image. Reported: registry and log requests per
 // op and the median time per op.
 //
-//	OCISIGN_REKOR_E2E=1 go test ./test/rekor/ -run '^$' -bench LogCost -benchtime 20x -count 3
+//	OCISIGN_E2E=1 go test ./test/rekor/ -run '^$' -bench LogCost -benchtime 20x -count 3
 func BenchmarkLogCostPerSignature(b *testing.B) {
-	if os.Getenv("OCISIGN_REKOR_E2E") == "" || shared == nil {
-		b.Skip("set OCISIGN_REKOR_E2E=1 to run against a real local Rekor")
+	if !testgate.On() || shared == nil {
+		b.Skip("set OCISIGN_E2E=1 to run against a real local Rekor")
 	}
 	if shared.stopped {
 		b.Skip("the local Rekor was stopped by the tests; run the benchmark with -run '^$'")

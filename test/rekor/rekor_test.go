@@ -28,6 +28,7 @@ import (
 
 	"github.com/ocisign/ocisign/internal/errcode"
 	"github.com/ocisign/ocisign/internal/memregistry/memtest"
+	"github.com/ocisign/ocisign/internal/testgate"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -38,10 +39,10 @@ import (
 	"github.com/ocisign/ocisign/tlog"
 )
 
-// These tests run only with OCISIGN_REKOR_E2E=1; then a missing tool is a
-// failure. Environment:
+// These tests run only with OCISIGN_E2E=1 (internal/testgate); then a
+// missing tool is a failure. Environment:
 //
-//	OCISIGN_REKOR_E2E=1
+//	OCISIGN_E2E=1
 //	OCISIGN_TOOLS_DIR    binaries (default ~/.cache/ocisign-tools; test/rekor/install.sh fills it)
 //	OCISIGN_COSIGN_V2    cosign v2.6.5 (default $OCISIGN_TOOLS_DIR/cosign-v2.6.5)
 //	OCISIGN_COSIGN_V3    cosign v3.1.3 (default $OCISIGN_TOOLS_DIR/cosign-v3.1.3)
@@ -50,7 +51,7 @@ import (
 var shared *Log
 
 func TestMain(m *testing.M) {
-	if os.Getenv("OCISIGN_REKOR_E2E") == "" {
+	if !testgate.On() {
 		os.Exit(m.Run()) // every test skips
 	}
 	opts := Options{Logf: log.Printf}
@@ -77,9 +78,7 @@ func TestMain(m *testing.M) {
 
 func needRekor(t *testing.T) *Log {
 	t.Helper()
-	if os.Getenv("OCISIGN_REKOR_E2E") == "" {
-		t.Skip("real-Rekor test: set OCISIGN_REKOR_E2E=1 (after test/rekor/install.sh) to run it")
-	}
+	testgate.Skip(t, "real-Rekor test (after test/rekor/install.sh)")
 	if shared == nil || shared.stopped {
 		t.Fatal("the local Rekor is not running")
 	}
@@ -592,7 +591,7 @@ func TestRealRekorStoppedIsAClearError(t *testing.T) {
 	}
 }
 
-// Runs without OCISIGN_REKOR_E2E: a missing tool is named, with the fix.
+// Runs without OCISIGN_E2E: a missing tool is named, with the fix.
 func TestFindToolsNamesWhatIsMissing(t *testing.T) {
 	_, err := FindTools(t.TempDir())
 	if err == nil {
@@ -608,8 +607,8 @@ func TestFindToolsNamesWhatIsMissing(t *testing.T) {
 // BenchmarkRealRekorUpload counts the log round trips one new signature
 // costs (the registry side is unchanged by the log).
 func BenchmarkRealRekorUpload(b *testing.B) {
-	if os.Getenv("OCISIGN_REKOR_E2E") == "" || shared == nil {
-		b.Skip("set OCISIGN_REKOR_E2E=1 to run against a real local Rekor")
+	if !testgate.On() || shared == nil {
+		b.Skip("set OCISIGN_E2E=1 to run against a real local Rekor")
 	}
 	if shared.stopped { // TestRealRekorStoppedIsAClearError ran first
 		b.Skip("the local Rekor was stopped by the tests; run the benchmark with -run '^$'")

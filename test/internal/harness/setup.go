@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ocisign/ocisign/internal/testgate"
 )
 
 // Package is what SetupPackage prepares for an e2e test package: a temp dir
@@ -27,10 +29,11 @@ type PackageOptions struct {
 	Then func(p *Package) (stop func(), err error)
 }
 
-// SetupPackage is a TestMain body: it skips unless OCISIGN_E2E=1, sets up p,
+// SetupPackage is a TestMain body: it skips unless testgate.On(), sets up p,
 // runs the tests and exits. A set-up error fails the package.
+// OCISIGN_E2E_KEEP=1 keeps the temp dir (registry log, keys) for debugging.
 func SetupPackage(m *testing.M, p *Package, opts PackageOptions) {
-	if os.Getenv("OCISIGN_E2E") != "1" {
+	if !testgate.On() {
 		fmt.Printf("%s: skipped (set OCISIGN_E2E=1, or run `make test`)\n", opts.Name)
 		os.Exit(0)
 	}
@@ -47,7 +50,13 @@ func setUpPackage(m *testing.M, p *Package, opts PackageOptions) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		if os.Getenv("OCISIGN_E2E_KEEP") == "" {
+			os.RemoveAll(tmp)
+		} else {
+			fmt.Fprintf(os.Stderr, "%s: kept %s\n", opts.Name, tmp)
+		}
+	}()
 	p.Tmp, p.Home, p.TUF = tmp, filepath.Join(tmp, "home"), filepath.Join(tmp, "tuf")
 	dirs := []string{p.Home, p.TUF}
 	if opts.DockerConfigDir {
