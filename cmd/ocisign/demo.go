@@ -11,12 +11,7 @@ import (
 	"time"
 
 	gcrname "github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocisign/ocisign/internal/memregistry"
@@ -52,7 +47,7 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "1. embedded registry listening on %s\n", addr)
 
 	ref := addr + "/demo/app:1.0"
-	idx, err := demoIndex()
+	idx, _, err := memregistry.RandomIndex(memregistry.Platforms(2))
 	if err != nil {
 		return err
 	}
@@ -109,27 +104,4 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "done: every digest carries a cosign-compatible signature (cosign verify --key … --insecure-ignore-tlog accepts it)\n")
 	return nil
-}
-
-// demoIndex builds a small two-platform OCI index of random images.
-func demoIndex() (v1.ImageIndex, error) {
-	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}} {
-		img, err := random.Image(256, 1)
-		if err != nil {
-			return nil, err
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			return nil, err
-		}
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture = p.OS, p.Architecture
-		if img, err = mutate.ConfigFile(img, cf); err != nil {
-			return nil, err
-		}
-		platform := p
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &platform}})
-	}
-	return idx, nil
 }

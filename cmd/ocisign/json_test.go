@@ -66,7 +66,7 @@ func TestConfigAnnotationsAreAddedBySignNotRequiredByVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	idx, err := demoIndex()
+	idx, _, err := memregistry.RandomIndex(memregistry.Platforms(2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 )
 
@@ -35,7 +36,7 @@ func TestCredentialHelpersDoNotSeeTheKeyPassword(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	digest, err := th.PushImage(env.Reg.Addr + "/helper/app:1")
+	digest, err := memregistry.PushImage(env.Reg.Addr + "/helper/app:1")
 	if err != nil {
 		t.Fatal(err)
 	}

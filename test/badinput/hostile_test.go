@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 )
 
@@ -37,7 +38,7 @@ func TestVerifyHostileSignatureManifestStaysSmall(t *testing.T) {
 		t.Fatalf("generate-key-pair:\n%s", r)
 	}
 	image := env.Reg.Addr + "/hostile/app:1"
-	digest, err := th.PushImage(image)
+	digest, err := memregistry.PushImage(image)
 	if err != nil {
 		t.Fatal(err)
 	}

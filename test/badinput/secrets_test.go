@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	"github.com/ocisign/ocisign/internal/rekortest"
 	"github.com/ocisign/ocisign/signing"
 	th "github.com/ocisign/ocisign/test/internal/harness"
@@ -80,7 +81,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	defer proxy.Close()
 	var deny atomic.Bool
 	proxy.SetHook(authFront(&deny))
-	digest, err := th.PushImage(env.Reg.Addr + "/secrets/app:1")
+	digest, err := memregistry.PushImage(env.Reg.Addr + "/secrets/app:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestNoRekorURLCredentialsInAnyOutput(t *testing.T) {
 		t.Fatalf("generate-key-pair:\n%s", r)
 	}
 	keyFile, pubFile := keyPrefix+".key", keyPrefix+".pub"
-	digest, err := th.PushImage(env.Reg.Addr + "/secrets/rekor:1")
+	digest, err := memregistry.PushImage(env.Reg.Addr + "/secrets/rekor:1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 )
 
 // freshImage pushes an image straight to regAddr and returns the
 // repository as the signers see it through front, and the digest.
 func (b *bench) freshImage(regAddr, front, repo, tag string) (string, string, error) {
-	d, err := th.PushImage(regAddr + "/" + repo + ":" + tag)
+	d, err := memregistry.PushImage(regAddr + "/" + repo + ":" + tag)
 	return front + "/" + repo, d, err
 }
 

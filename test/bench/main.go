@@ -208,7 +208,7 @@ func (b *bench) newKey(name string) (string, string, error) {
 func (b *bench) image() (string, error) {
 	b.repoN++
 	repo := fmt.Sprintf("bench/app%d", b.repoN)
-	d, err := th.PushImage(b.reg.Addr + "/" + repo + ":v1")
+	d, err := memregistry.PushImage(b.reg.Addr + "/" + repo + ":v1")
 	if err != nil {
 		return "", err
 	}
@@ -413,7 +413,7 @@ func (b *bench) requestCounts(runs int) error {
 		return err
 	}
 	repo, digest, _ := strings.Cut(ref, "@")
-	warmDigest, err := th.PushImage(b.reg.Addr + strings.TrimPrefix(repo, b.proxy.Addr) + ":warm")
+	warmDigest, err := memregistry.PushImage(b.reg.Addr + strings.TrimPrefix(repo, b.proxy.Addr) + ":warm")
 	if err != nil {
 		return err
 	}
@@ -598,7 +598,7 @@ func (b *bench) wallTimes(runs, portSigs int) error {
 	repo := fmt.Sprintf("bench/warm%d", b.repoN)
 	refs := make([]string, portSigs+1)
 	for i := range refs {
-		d, err := th.PushImage(fmt.Sprintf("%s/%s:v%d", b.reg.Addr, repo, i))
+		d, err := memregistry.PushImage(fmt.Sprintf("%s/%s:v%d", b.reg.Addr, repo, i))
 		if err != nil {
 			return err
 		}

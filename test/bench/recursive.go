@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 )
 
@@ -48,7 +49,7 @@ func (b *bench) recursive(runs int) error {
 	defer p.Close()
 	b.repoN++
 	repo := fmt.Sprintf("bench/index%d", b.repoN)
-	warm, err := th.PushImage(b.reg.Addr + "/" + repo + ":warm")
+	warm, err := memregistry.PushImage(b.reg.Addr + "/" + repo + ":warm")
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func (b *bench) recursive(runs int) error {
 	for _, n := range recSizes {
 		row := recRow{signer: "ocisign", mode: "port, warm", platforms: n}
 		for r := 0; r < runs; r++ {
-			d, _, err := th.PushIndex(fmt.Sprintf("%s/%s:n%d-%d", b.reg.Addr, repo, n, r), n)
+			d, _, err := memregistry.PushIndex(fmt.Sprintf("%s/%s:n%d-%d", b.reg.Addr, repo, n, r), memregistry.Platforms(n))
 			if err != nil {
 				return err
 			}
@@ -83,7 +84,7 @@ func (b *bench) recursive(runs int) error {
 			for r := 0; r < runs; r++ {
 				b.repoN++
 				repo := fmt.Sprintf("bench/index%d", b.repoN)
-				d, _, err := th.PushIndex(b.reg.Addr+"/"+repo+":v1", n)
+				d, _, err := memregistry.PushIndex(b.reg.Addr+"/"+repo+":v1", memregistry.Platforms(n))
 				if err != nil {
 					return err
 				}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 	"github.com/ocisign/ocisign/test/rekor"
 )
@@ -53,7 +54,7 @@ func (b *bench) rekorCost(cfg config) error {
 	defer p.Close()
 	b.repoN++
 	repo := fmt.Sprintf("bench/tlog%d", b.repoN)
-	digest, err := th.PushImage(b.reg.Addr + "/" + repo + ":v1")
+	digest, err := memregistry.PushImage(b.reg.Addr + "/" + repo + ":v1")
 	if err != nil {
 		return err
 	}

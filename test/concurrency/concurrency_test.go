@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 )
 
@@ -65,7 +66,7 @@ func newImage(t *testing.T) (repo, ref string) {
 	t.Helper()
 	env.repoN++
 	repo = fmt.Sprintf("concurrency/app%d", env.repoN)
-	d, err := th.PushImage(env.Reg.Addr + "/" + repo + ":v1")
+	d, err := memregistry.PushImage(env.Reg.Addr + "/" + repo + ":v1")
 	if err != nil {
 		t.Fatal(err)
 	}

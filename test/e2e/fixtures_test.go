@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
 // ---------------------------------------------------------------- keys
@@ -159,19 +160,8 @@ func pushImage(t *testing.T, repo string) string {
 // pushTaggedImage pushes a new random image and returns "repo:tag" and its digest.
 func pushTaggedImage(t *testing.T, repo string) (string, string) {
 	t.Helper()
-	img := randomImage(t)
-	ref, err := name.NewTag(repoRef(repo) + ":" + nextTag())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatalf("pushing image to %s: %v", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.String(), d.String()
+	ref := repoRef(repo) + ":" + nextTag()
+	return ref, memtest.PushImage(t, ref)
 }
 
 var platforms = []v1.Platform{

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	th "github.com/ocisign/ocisign/test/internal/harness"
 )
 
@@ -56,7 +57,7 @@ func signedImage(t *testing.T, presign bool) (repo, digest string) {
 	t.Helper()
 	env.repoN++
 	repo = fmt.Sprintf("faults/app%d", env.repoN)
-	digest, err := th.PushImage(env.Reg.Addr + "/" + repo + ":v1")
+	digest, err := memregistry.PushImage(env.Reg.Addr + "/" + repo + ":v1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	"github.com/ocisign/ocisign/internal/testgate"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
@@ -58,7 +59,7 @@ func BenchmarkLogCostPerSignature(b *testing.B) {
 
 	for _, mode := range []string{"no-log", "rekor", "rekor-dedupe"} {
 		b.Run(mode, func(b *testing.B) {
-			digest, err := harness.PushImage(fmt.Sprintf("%s/bench/%s:v1", reg.Addr, mode))
+			digest, err := memregistry.PushImage(fmt.Sprintf("%s/bench/%s:v1", reg.Addr, mode))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocisign/ocisign/internal/memregistry"
 	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/test/internal/harness"
 )
@@ -205,7 +206,7 @@ func sigManifest(t *testing.T, registryAddr, repo, digest string) ([]byte, int) 
 func TestCLISignWithRekorVerifiedByCosign(t *testing.T) {
 	r := newCLIRun(t)
 	key, pub := r.keyPair("cosign")
-	digest, err := harness.PushImage(r.registry + "/cli/app:v1")
+	digest, err := memregistry.PushImage(r.registry + "/cli/app:v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestCLISignWithRekorVerifiedByCosign(t *testing.T) {
 	}
 
 	// A recursively signed index: one entry per digest, each verified.
-	idx, children, err := harness.PushIndex(r.registry+"/cli/multi:v1", 2)
+	idx, children, err := memregistry.PushIndex(r.registry+"/cli/multi:v1", memregistry.Platforms(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestCLICosignAndOcisignLogBackedSignaturesBothVerify(t *testing.T) {
 	r := newCLIRun(t)
 	cosignKey, cosignPub := r.keyPair("by-cosign")
 	ocisignKey, ocisignPub := r.keyPair("by-ocisign")
-	digest, err := harness.PushImage(r.registry + "/cli/mixed:v1")
+	digest, err := memregistry.PushImage(r.registry + "/cli/mixed:v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,11 +310,11 @@ func TestCLICosignAndOcisignLogBackedSignaturesBothVerify(t *testing.T) {
 func TestCLIRequireTlogRejects(t *testing.T) {
 	r := newCLIRun(t)
 	key, pub := r.keyPair("cosign")
-	plainDigest, err := harness.PushImage(r.registry + "/cli/plain:v1")
+	plainDigest, err := memregistry.PushImage(r.registry + "/cli/plain:v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	loggedDigest, err := harness.PushImage(r.registry + "/cli/plain:v2")
+	loggedDigest, err := memregistry.PushImage(r.registry + "/cli/plain:v2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +380,7 @@ func TestCLIRequireTlogRejects(t *testing.T) {
 func TestCLILogFailureLeavesSignatureUntouched(t *testing.T) {
 	r := newCLIRun(t)
 	key, _ := r.keyPair("cosign")
-	digest, err := harness.PushImage(r.registry + "/cli/fail:v1")
+	digest, err := memregistry.PushImage(r.registry + "/cli/fail:v1")
 	if err != nil {
 		t.Fatal(err)
 	}

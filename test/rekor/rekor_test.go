@@ -31,7 +31,6 @@ import (
 	"github.com/ocisign/ocisign/internal/testgate"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ocisign/ocisign/registry"
@@ -256,19 +255,7 @@ func TestRealRekorCosignVerifiesOcisignBundle(t *testing.T) {
 	cosign3 := cosignBinary(t, "OCISIGN_COSIGN_V3", "cosign-v3.1.3")
 
 	host := memtest.Start(t, nil)
-	ref, err := name.ParseReference(host + "/ocisign/app:v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	image := ref.Context().Name() + "@" + d.String()
+	image := host + "/ocisign/app@" + memtest.PushImage(t, host+"/ocisign/app:v1")
 
 	dir := t.TempDir()
 	signer, err := signing.GenerateSigner()
@@ -380,13 +367,9 @@ func TestRealRekorBadRepliesLeaveRegistryUntouched(t *testing.T) {
 	l := needRekor(t)
 	host := memtest.Start(t, nil)
 	ref, _ := name.ParseReference(host + "/ocisign/tamper:v1")
-	img, _ := random.Image(64, 1)
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	image := ref.Context().Name() + "@" + d.String()
-	sigTag := ref.Context().Tag("sha256-" + strings.TrimPrefix(d.String(), "sha256:") + ".sig")
+	d := memtest.PushImage(t, ref.String())
+	image := ref.Context().Name() + "@" + d
+	sigTag := ref.Context().Tag("sha256-" + strings.TrimPrefix(d, "sha256:") + ".sig")
 	rc := registry.New(registry.Options{})
 
 	first, _ := signing.GenerateSigner()
@@ -503,13 +486,7 @@ func TestRealRekorCosignVerifiesRecursiveIndex(t *testing.T) {
 	cosign3 := cosignBinary(t, "OCISIGN_COSIGN_V3", "cosign-v3.1.3")
 	host := memtest.Start(t, nil)
 	ref, _ := name.ParseReference(host + "/ocisign/multi:v1")
-	idx, err := random.Index(128, 1, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(ref, idx); err != nil {
-		t.Fatal(err)
-	}
+	memtest.PushIndex(t, ref.String(), 2)
 	signer, _ := signing.GenerateSigner()
 	pub, _ := signer.Verifier().PublicKeyPEM()
 	pubPath := filepath.Join(t.TempDir(), "cosign.pub")
@@ -568,24 +545,20 @@ func TestRealRekorStoppedIsAClearError(t *testing.T) {
 
 	host := memtest.Start(t, nil)
 	ref, _ := name.ParseReference(host + "/ocisign/down:v1")
-	img, _ := random.Image(64, 1)
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
+	d := memtest.PushImage(t, ref.String())
 	signer, _ := signing.GenerateSigner()
 	c, err := tlog.New(l.URL, tlog.Options{PublicKeyFile: l.PublicKeyFile, MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = registry.New(registry.Options{}).Sign(context.Background(),
-		registry.SignRequest{Reference: ref.Context().Name() + "@" + d.String(), Signer: signer, Tlog: c})
+		registry.SignRequest{Reference: ref.Context().Name() + "@" + d, Signer: signer, Tlog: c})
 	code, retryable := errcode.Of(err)
 	if code != tlog.ErrorCode || !retryable || !strings.Contains(fmt.Sprint(err), l.URL) ||
 		!strings.Contains(fmt.Sprint(err), "unreachable") {
 		t.Errorf("Sign with Rekor down: code %q retryable %v err %v", code, retryable, err)
 	}
-	sigTag := ref.Context().Tag("sha256-" + strings.TrimPrefix(d.String(), "sha256:") + ".sig")
+	sigTag := ref.Context().Tag("sha256-" + strings.TrimPrefix(d, "sha256:") + ".sig")
 	if _, err := remote.Head(sigTag); err == nil {
 		t.Errorf("a .sig manifest was pushed although the log was down")
 	}

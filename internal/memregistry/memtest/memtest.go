@@ -12,10 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/ocisign/ocisign/internal/memregistry"
 )
 
@@ -39,46 +35,24 @@ func Serve(t testing.TB, h http.Handler) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-// PushImage pushes a random one-layer image to ref and returns its digest.
+// PushImage pushes a random image to ref and returns its digest.
 func PushImage(t testing.TB, ref string) string {
 	t.Helper()
-	img, err := random.Image(256, 1)
+	d, err := memregistry.PushImage(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	return d
 }
 
 // PushIndex pushes a random index of children images to ref and returns its digest.
-func PushIndex(t testing.TB, ref string, children int64) string {
+func PushIndex(t testing.TB, ref string, children int) string {
 	t.Helper()
-	idx, err := random.Index(128, 1, children)
+	d, _, err := memregistry.PushIndex(ref, memregistry.Platforms(children))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(r, idx); err != nil {
-		t.Fatal(err)
-	}
-	d, err := idx.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	return d
 }
 
 // Counter is an http.RoundTripper that counts requests by method and kind

@@ -29,11 +29,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/ocisign/ocisign/internal/memregistry"
 )
 
 // bogusMarker marks the layer the fake ocibuild signer writes.
@@ -85,36 +84,22 @@ func push(args []string) error {
 	if err != nil {
 		return err
 	}
-	var digest v1.Hash
+	var pushed string
 	if *platforms == 1 {
-		img, err := random.Image(512, 1)
-		if err != nil {
-			return err
-		}
-		if err := remote.Write(ref, img); err != nil {
-			return err
-		}
-		if digest, err = img.Digest(); err != nil {
-			return err
-		}
+		pushed, err = memregistry.PushImage(ref.String())
 	} else {
-		var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+		var index []v1.Platform
 		for _, arch := range arches[:*platforms] {
-			img, err := random.Image(512, 1)
-			if err != nil {
-				return err
-			}
-			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-				Add:        img,
-				Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
-			})
+			index = append(index, v1.Platform{OS: "linux", Architecture: arch})
 		}
-		if err := remote.WriteIndex(ref, idx); err != nil {
-			return err
-		}
-		if digest, err = idx.Digest(); err != nil {
-			return err
-		}
+		pushed, _, err = memregistry.PushIndex(ref.String(), index)
+	}
+	if err != nil {
+		return err
+	}
+	digest, err := v1.NewHash(pushed)
+	if err != nil {
+		return err
 	}
 	// Extra tags point at the same manifest, as ocibuild's tag_from_digest does.
 	desc, err := remote.Get(ref.Context().Digest(digest.String()))
