@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -33,26 +34,45 @@ func codeForStatus(status int) (string, bool) {
 	return errcode.CodeRegistryError, false
 }
 
-// registryDetail extracts "CODE: message" from a registry's error JSON body.
-func registryDetail(body []byte) string {
-	var doc struct {
-		Errors []struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"errors"`
+// registryErrors parses a registry's error JSON body into
+// go-containerregistry's typed form (codes such as BLOB_UNKNOWN); nil when
+// the body has none.
+func registryErrors(status int, body []byte) *transport.Error {
+	terr := &transport.Error{StatusCode: status}
+	if json.Unmarshal(body, terr) != nil || len(terr.Errors) == 0 {
+		return nil
 	}
-	if json.Unmarshal(body, &doc) != nil || len(doc.Errors) == 0 {
+	return terr
+}
+
+// registryDetail is "CODE: message; …" for the errors of terr.
+func registryDetail(terr *transport.Error) string {
+	if terr == nil {
 		return ""
 	}
-	parts := make([]string, 0, len(doc.Errors))
-	for _, e := range doc.Errors {
-		s := e.Code
+	parts := make([]string, 0, len(terr.Errors))
+	for _, e := range terr.Errors {
+		s := string(e.Code)
 		if e.Message != "" {
 			s += ": " + e.Message
 		}
 		parts = append(parts, clip(s, 300))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// hasRegistryCode reports whether err carries a registry error with one of codes.
+func hasRegistryCode(err error, codes ...transport.ErrorCode) bool {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return false
+	}
+	for _, e := range terr.Errors {
+		if slices.Contains(codes, e.Code) {
+			return true
+		}
+	}
+	return false
 }
 
 func clip(s string, n int) string {
@@ -65,9 +85,12 @@ func clip(s string, n int) string {
 // statusError builds the Error for an unexpected HTTP response.
 func statusError(op, ref string, resp *http.Response, body []byte, tries int) *errcode.Error {
 	code, retry := codeForStatus(resp.StatusCode)
-	return &errcode.Error{Op: op, Ref: ref, Status: resp.StatusCode, Code: code, Retryable: retry,
-		Detail: registryDetail(body), Tries: tries,
-		Err: fmt.Errorf("unexpected status %d", resp.StatusCode)}
+	e := &errcode.Error{Op: op, Ref: ref, Status: resp.StatusCode, Code: code, Retryable: retry,
+		Tries: tries, Err: fmt.Errorf("unexpected status %d", resp.StatusCode)}
+	if terr := registryErrors(resp.StatusCode, body); terr != nil {
+		e.Detail, e.Err = registryDetail(terr), terr
+	}
+	return e
 }
 
 // transportError classifies a failure without an HTTP response: the

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/errcode"
 )
@@ -229,11 +229,8 @@ func (c *Client) settle(ctx context.Context, conn *repoConn, job *signJob, kept 
 // is not (yet) in the repository.
 func blobUnknown(err error) bool {
 	var e *errcode.Error
-	if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
-		return false
-	}
-	return strings.Contains(e.Detail, "MANIFEST_BLOB_UNKNOWN") || strings.Contains(e.Detail, "BLOB_UNKNOWN") ||
-		strings.Contains(e.Detail, "DIGEST_INVALID")
+	return errors.As(err, &e) && e.Status == http.StatusBadRequest &&
+		hasRegistryCode(err, transport.ManifestBlobUnknownErrorCode, transport.BlobUnknownErrorCode, transport.DigestInvalidErrorCode)
 }
 
 func (p *appendPlan) entryOr(job *signJob) SignedEntry {
