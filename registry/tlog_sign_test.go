@@ -130,7 +130,7 @@ type eventTransport struct {
 }
 
 func (t eventTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.events.add(r.Method + " " + memtest.PathKind(r.URL.Path))
+	t.events.add(r.Method + " " + memtest.PathClass(r.URL.Path))
 	return t.inner.RoundTrip(r)
 }
 
@@ -157,7 +157,7 @@ func TestTlogUploadComesAfterDedupeAndBeforeManifestPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := events.list()
-	read, upload, push := indexOf(got, "GET manifest"), indexOf(got, "log upload"), indexOf(got, "PUT manifest")
+	read, upload, push := indexOf(got, "GET manifest .sig tag"), indexOf(got, "log upload"), indexOf(got, "PUT manifest .sig tag")
 	if read < 0 || upload < 0 || push < 0 || !(read < upload && upload < push) {
 		t.Fatalf("want GET .sig < log upload < PUT manifest, got %q", got)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -55,8 +56,8 @@ func PushIndex(t testing.TB, ref string, children int) string {
 	return d
 }
 
-// Counter is an http.RoundTripper that counts requests by method and kind
-// of path ("GET manifest", "POST upload", "GET ping", …).
+// Counter is an http.RoundTripper that counts requests by method and
+// PathClass ("GET manifest .sig tag", "GET /v2/ (ping)", …).
 type Counter struct {
 	inner  http.RoundTripper
 	mu     sync.Mutex
@@ -71,29 +72,45 @@ func NewCounter() *Counter {
 
 func (c *Counter) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.mu.Lock()
-	c.counts[req.Method+" "+PathKind(req.URL.Path)]++
+	c.counts[req.Method+" "+PathClass(req.URL.Path)]++
 	c.total++
 	c.mu.Unlock()
 	return c.inner.RoundTrip(req)
 }
 
-// PathKind names what a registry path addresses.
-func PathKind(p string) string {
+var (
+	sigTagPath    = regexp.MustCompile(`/manifests/sha256-[0-9a-f]{64}\.sig$`)
+	digestRefPath = regexp.MustCompile(`/manifests/sha256:[0-9a-f]{64}$`)
+)
+
+// PathClass names what a registry path addresses, without digests, tags
+// or upload ids: "/v2/ (ping)", "manifest .sig tag", "blob upload (open)", ….
+func PathClass(p string) string {
 	switch {
-	case p == "/v2/":
-		return "ping"
+	case p == "/v2/" || p == "/v2":
+		return "/v2/ (ping)"
+	case sigTagPath.MatchString(p):
+		return "manifest .sig tag"
+	case digestRefPath.MatchString(p):
+		return "manifest by digest"
+	case strings.Contains(p, "/manifests/"):
+		return "manifest by tag"
+	case strings.HasSuffix(p, "/blobs/uploads/"):
+		return "blob upload (open)"
 	case strings.Contains(p, "/blobs/uploads/"):
-		return "upload"
+		return "blob upload (session)"
 	case strings.Contains(p, "/blobs/"):
 		return "blob"
-	case strings.Contains(p, "/manifests/"):
-		return "manifest"
+	case strings.HasSuffix(p, "/tags/list"):
+		return "tags list"
+	case strings.Contains(p, "/referrers/"):
+		return "referrers"
 	}
 	return p
 }
 
-// Snapshot returns and resets the counts: the total, and "METHOD KIND=N"
-// pairs in sorted order, separated by spaces.
+// Snapshot returns and resets the counts: the total, and "METHOD CLASS=N"
+// pairs in sorted order, separated by ", ".
 func (c *Counter) Snapshot() (int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -108,5 +125,5 @@ func (c *Counter) Snapshot() (int, string) {
 	}
 	total := c.total
 	c.counts, c.total = map[string]int{}, 0
-	return total, strings.Join(parts, " ")
+	return total, strings.Join(parts, ", ")
 }

@@ -6,11 +6,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
 // Record is one request as the proxy saw it.
@@ -26,37 +27,7 @@ func (r Record) Class() string {
 	if r.Monolithic {
 		return r.Method + " blob upload (monolithic)"
 	}
-	return r.Method + " " + PathClass(r.Path)
-}
-
-var (
-	sigTagPath    = regexp.MustCompile(`/manifests/sha256-[0-9a-f]{64}\.sig$`)
-	digestRefPath = regexp.MustCompile(`/manifests/sha256:[0-9a-f]{64}$`)
-)
-
-// PathClass names what a registry path addresses.
-func PathClass(p string) string {
-	switch {
-	case p == "/v2/" || p == "/v2":
-		return "/v2/ (ping)"
-	case sigTagPath.MatchString(p):
-		return "manifest .sig tag"
-	case digestRefPath.MatchString(p):
-		return "manifest by digest"
-	case strings.Contains(p, "/manifests/"):
-		return "manifest by tag"
-	case strings.HasSuffix(p, "/blobs/uploads/"):
-		return "blob upload (open)"
-	case strings.Contains(p, "/blobs/uploads/"):
-		return "blob upload (session)"
-	case strings.Contains(p, "/blobs/"):
-		return "blob"
-	case strings.HasSuffix(p, "/tags/list"):
-		return "tags list"
-	case strings.Contains(p, "/referrers/"):
-		return "referrers"
-	}
-	return p
+	return r.Method + " " + memtest.PathClass(r.Path)
 }
 
 // Hook may answer a request itself (a fault) and return true, or return
