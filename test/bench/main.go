@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,13 +56,15 @@ func main() {
 	trials := flag.Int("trials", 5, "concurrent-signer trials per tool")
 	latencyRuns := flag.Int("latency-runs", 5, "runs per signer and added round-trip time")
 	rttList := flag.String("rtts", "0ms,10ms,50ms", "added round-trip times for the latency table")
+	only := flag.String("only", "", "run only these sections (comma-separated: requests, monolithic, wall, latency, recursive, rekor, rss, size, concurrency); "+
+		"the report then lacks the others and targets that quote them")
 	_, rekorErr := rekor.FindTools("")
 	withRekor := flag.Bool("rekor", rekorErr == nil, "measure the transparency log's cost per signature against a local Rekor "+
 		"(default: on when the Rekor tools are in the tools cache)")
 	flag.Parse()
 	cfg := config{outPath: *outPath, runs: max(*runs, 1), portSigs: max(*portSigs, 1), recRuns: max(*recRuns, 1),
 		rssSigs: max(*rssSigs, 1), trials: max(*trials, 1), latencyRuns: max(*latencyRuns, 1),
-		rekor: *withRekor, rekorMissing: rekorErr}
+		rekor: *withRekor, rekorMissing: rekorErr, only: *only}
 	for _, f := range strings.Split(*rttList, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(f))
 		if err != nil || d < 0 {
@@ -80,6 +83,7 @@ type config struct {
 	outPath                                  string
 	runs, portSigs, recRuns, rssSigs, trials int
 	latencyRuns                              int
+	only                                     string
 	rtts                                     []time.Duration
 	rekor                                    bool
 	rekorMissing                             error
@@ -141,19 +145,25 @@ func run(cfg config) error {
 	}
 
 	b.header(plain)
-	steps := []func() error{
-		func() error { return b.requestCounts(cfg.runs) },
-		func() error { return b.monolithicRounds(cfg.runs) },
-		func() error { return b.wallTimes(cfg.runs, cfg.portSigs) },
-		func() error { return b.latency(cfg.latencyRuns, cfg.rtts) },
-		func() error { return b.recursive(cfg.recRuns) },
-		func() error { return b.rekorCost(cfg) },
-		func() error { return b.peakRSS(cfg.rssSigs) },
-		func() error { return b.sizes(plain) },
-		func() error { return b.concurrency(cfg.trials) },
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"requests", func() error { return b.requestCounts(cfg.runs) }},
+		{"monolithic", func() error { return b.monolithicRounds(cfg.runs) }},
+		{"wall", func() error { return b.wallTimes(cfg.runs, cfg.portSigs) }},
+		{"latency", func() error { return b.latency(cfg.latencyRuns, cfg.rtts) }},
+		{"recursive", func() error { return b.recursive(cfg.recRuns) }},
+		{"rekor", func() error { return b.rekorCost(cfg) }},
+		{"rss", func() error { return b.peakRSS(cfg.rssSigs) }},
+		{"size", func() error { return b.sizes(plain) }},
+		{"concurrency", func() error { return b.concurrency(cfg.trials) }},
 	}
 	for _, s := range steps {
-		if err := s(); err != nil {
+		if cfg.only != "" && !slices.Contains(strings.Split(cfg.only, ","), s.name) {
+			continue
+		}
+		if err := s.run(); err != nil {
 			return err
 		}
 	}

@@ -25,10 +25,31 @@ func depths(recs []th.Record) []int {
 	return d
 }
 
+// roundsBehind gives each request its round when the signer is rtt away:
+// the requests of one round reach the registry within a fraction of rtt of
+// each other, the next round a round trip later. (depths would split a
+// round whose requests a fast registry answers before the next one of the
+// same round arrives.) recs are sorted by start.
+func roundsBehind(recs []th.Record, rtt time.Duration) []int {
+	d := make([]int, len(recs))
+	for i := range recs {
+		d[i] = 1
+		if i > 0 {
+			d[i] = d[i-1]
+			if recs[i].Start.Sub(recs[i-1].Start) > rtt/2 {
+				d[i]++
+			}
+		}
+	}
+	return d
+}
+
 // sequence describes recorded requests round by round:
 // "2× POST blob upload (open) ‖ GET manifest .sig tag → PUT manifest .sig tag".
-func sequence(recs []th.Record) string {
-	d := depths(recs)
+func sequence(recs []th.Record) string { return sequenceOf(recs, depths(recs)) }
+
+// sequenceOf is sequence with the rounds given (d[i] is recs[i]'s round).
+func sequenceOf(recs []th.Record, d []int) string {
 	rounds := map[int][]th.Record{}
 	last := 0
 	for i, r := range recs {
@@ -136,4 +157,13 @@ func (r *runStats) add(d time.Duration, recs []th.Record) {
 	r.requests = append(r.requests, len(recs))
 	r.rounds = append(r.rounds, th.RoundTrips(recs))
 	r.recs = append(r.recs, recs)
+}
+
+// addBehind is add with rounds counted by roundsBehind (the signer rtt away).
+func (r *runStats) addBehind(d time.Duration, recs []th.Record, rtt time.Duration) {
+	r.add(d, recs)
+	if len(recs) > 0 {
+		rounds := roundsBehind(recs, rtt)
+		r.rounds[len(r.rounds)-1] = rounds[len(rounds)-1]
+	}
 }
