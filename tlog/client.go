@@ -21,6 +21,7 @@ import (
 	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/errcode"
 	"github.com/ocisign/ocisign/internal/loopback"
+	"github.com/ocisign/ocisign/internal/serviceurl"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -128,20 +129,7 @@ func CheckURL(rawURL string) error {
 	return err
 }
 
-func parseURL(rawURL string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(rawURL), "/"))
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return nil, errors.New("must be an absolute http:// or https:// URL")
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.New("must not have a query or fragment")
-	case strings.Contains(u.Host+u.Path, "@"):
-		// "https://user:pa/ss@host" parses as host "user", path "/ss@host":
-		// credentials would become a host name to look up and print.
-		return nil, errors.New(`must not have an "@" after its host; percent-encode "/", "?" and "#" in credentials (https://user:token@host)`)
-	}
-	return u, nil
-}
+func parseURL(rawURL string) (*url.URL, error) { return serviceurl.Parse(rawURL) }
 
 // TrustedKeys returns the configured log keys: key, else the PEM file at
 // path, else the file $SIGSTORE_REKOR_PUBLIC_KEY names; nil, nil when none
@@ -162,13 +150,13 @@ func TrustedKeys(key crypto.PublicKey, path string) (*signing.RekorKeys, error) 
 func (c *Client) URL() string { return c.name }
 
 // Upload records signature (raw bytes, over payload, by the key in
-// publicKeyPEM) as a hashedrekord v0.0.1 entry and returns the bundle
+// publicKeyPEM, a public key or a keyless certificate) as a hashedrekord v0.0.1 entry and returns the bundle
 // annotation cosign would write. An entry that already exists (409) is
 // fetched and reused. The reply must be for this very entry and its Signed
 // Entry Timestamp must verify with a trusted log key; otherwise Upload fails
 // and the caller must not push the signature.
 func (c *Client) Upload(ctx context.Context, payload, signature, publicKeyPEM []byte) (*signing.LogEntry, error) {
-	verifier, err := signing.ParsePublicKey(publicKeyPEM, "")
+	verifier, err := signing.VerifierFromPEM(publicKeyPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +289,8 @@ func (c *Client) checkReply(body, payload, signature []byte, verifier *signing.V
 	if !strings.HasSuffix(strings.ToLower(id), checked.UUID) {
 		return nil, fmt.Errorf("the log's reply names entry %s but its body is entry %s", clip(id), checked.UUID)
 	}
-	return &signing.LogEntry{BundleAnnotation: annotation, LogIndex: checked.LogIndex, UUID: checked.UUID}, nil
+	return &signing.LogEntry{BundleAnnotation: annotation, LogIndex: checked.LogIndex, UUID: checked.UUID,
+		IntegratedTime: checked.IntegratedTime}, nil
 }
 
 // PublicKeys returns the trusted log keys, fetching the log's own key once
@@ -354,7 +343,7 @@ func BundleCheck(v *signing.Verifier, keys *signing.RekorKeys) func(bundleJSON s
 		if err != nil {
 			return nil, err
 		}
-		return &signing.LogEntry{BundleAnnotation: bundleJSON, LogIndex: e.LogIndex, UUID: e.UUID}, nil
+		return &signing.LogEntry{BundleAnnotation: bundleJSON, LogIndex: e.LogIndex, UUID: e.UUID, IntegratedTime: e.IntegratedTime}, nil
 	}
 }
 
