@@ -345,7 +345,7 @@ func (e *HashedRekord) Matches(payload, signature []byte, signer *Verifier) erro
 	if err != nil {
 		return fmt.Errorf("encoding the verification key: %v", err)
 	}
-	got, err := x509.ParsePKIXPublicKey(block.Bytes)
+	got, err := entryPublicKey(block)
 	if err != nil {
 		return fmt.Errorf("log entry public key does not parse: %v", err)
 	}
@@ -363,6 +363,19 @@ func (e *HashedRekord) Matches(payload, signature []byte, signer *Verifier) erro
 	return nil
 }
 
+// entryPublicKey is the key an entry records: a public key, or a keyless
+// signature's certificate.
+func entryPublicKey(block *pem.Block) (any, error) {
+	if block.Type == "CERTIFICATE" {
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		return c.PublicKey, nil
+	}
+	return x509.ParsePKIXPublicKey(block.Bytes)
+}
+
 // LogEntry is what a transparency log gave back for one signature: the
 // dev.sigstore.cosign/bundle annotation to store with it, and the entry's
 // index and UUID for reports.
@@ -370,6 +383,7 @@ type LogEntry struct {
 	BundleAnnotation string
 	LogIndex         int64
 	UUID             string
+	IntegratedTime   int64 // Unix seconds: when the log recorded it
 }
 
 // BundleCheck checks a signature layer's dev.sigstore.cosign/bundle

@@ -27,6 +27,8 @@ const (
 	CodeTimeout            = "timeout"
 	CodeCancelled          = "cancelled"
 	CodeTlogError          = "tlog_error"
+	CodeIdentityError      = "identity_error" // keyless: no usable OIDC identity token
+	CodeCAError            = "ca_error"       // keyless: the certificate authority (Fulcio) failed or is not trusted
 	CodeVerificationFailed = "verification_failed"
 	CodeInternal           = "internal"
 )
