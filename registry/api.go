@@ -52,6 +52,11 @@ type SignRequest struct {
 	// Tlog, when set, records each signature in a transparency log before
 	// anything is pushed.
 	Tlog TransparencyLog
+	// Certificate, for a keyless signature, certifies Signer's key (a
+	// short-lived Fulcio certificate): it goes into each layer, and into
+	// the log entry instead of the bare key. It requires Tlog: without the
+	// log's time the certificate is worthless once it expires.
+	Certificate *signing.Certificate
 }
 
 // TransparencyLog is what Sign needs from a transparency log (tlog.Client):

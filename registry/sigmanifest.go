@@ -17,6 +17,8 @@ const (
 	SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
 	SignatureAnnotation    = "dev.cosignproject.cosign/signature"
 	BundleAnnotation       = "dev.sigstore.cosign/bundle"
+	CertificateAnnotation  = "dev.sigstore.cosign/certificate"
+	ChainAnnotation        = "dev.sigstore.cosign/chain"
 
 	// maxSignatureLayers is cosign's reader limit; a longer manifest would
 	// make every cosign verify of the image fail.

@@ -18,6 +18,10 @@ func (c *Client) Sign(ctx context.Context, req SignRequest) (*SignResult, error)
 	if req.Signer == nil {
 		return nil, &errcode.Error{Op: "sign", Ref: req.Reference, Code: errcode.CodeInvalidRequest, Detail: "no signing key given"}
 	}
+	if req.Certificate != nil && req.Tlog == nil {
+		return nil, &errcode.Error{Op: "sign", Ref: req.Reference, Code: errcode.CodeInvalidRequest,
+			Detail: "a keyless signature needs a transparency log: its certificate expires within minutes, and only the log's time shows it was valid when signing"}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
 
@@ -29,6 +31,7 @@ type signJob struct {
 	verifier    *signing.Verifier
 	wantLog     bool              // a transparency log entry was asked for
 	tlog        *signing.LogEntry // set once the log has recorded the signature
+	certificate *signing.Certificate
 	// seen: other signers' layers read from the tag during this append, in
 	// first-seen order; one that disappears was dropped by a stale writer.
 	seen     map[string]json.RawMessage
@@ -100,9 +103,16 @@ func (c *Client) prepare(req SignRequest, repo name.Repository, digest string) (
 	if err != nil {
 		return nil, err
 	}
-	return &signJob{subject: digest, payload: payload, payloadHash: h, signature: sig, verifier: req.Signer.Verifier(),
-		wantLog:     req.Tlog != nil,
-		annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)}}, nil
+	job := &signJob{subject: digest, payload: payload, payloadHash: h, signature: sig, verifier: req.Signer.Verifier(),
+		wantLog: req.Tlog != nil, certificate: req.Certificate,
+		annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)}}
+	if c := req.Certificate; c != nil {
+		job.annotations[CertificateAnnotation] = string(c.LeafPEM)
+		if len(c.ChainPEM) > 0 {
+			job.annotations[ChainAnnotation] = string(c.ChainPEM)
+		}
+	}
+	return job, nil
 }
 
 // recordInLog uploads job's signature to the transparency log and puts the
@@ -113,6 +123,9 @@ func (c *Client) recordInLog(ctx context.Context, tl TransparencyLog, repo name.
 	if err != nil {
 		return &errcode.Error{Op: "tlog upload", Ref: ref, Code: errcode.CodeInternal, Err: err}
 	}
+	if job.certificate != nil {
+		pub = job.certificate.LeafPEM // the log records who signed, not just a key
+	}
 	entry, err := tl.Upload(ctx, job.payload, job.signature, pub)
 	if err != nil {
 		if code, _ := errcode.Of(err); code != errcode.CodeInternal {
@@ -122,6 +135,14 @@ func (c *Client) recordInLog(ctx context.Context, tl TransparencyLog, repo name.
 	}
 	if entry == nil || entry.BundleAnnotation == "" {
 		return &errcode.Error{Op: "tlog upload", Ref: ref, Code: errcode.CodeTlogError, Detail: "the transparency log returned no bundle"}
+	}
+	if c := job.certificate; c != nil {
+		at := time.Unix(entry.IntegratedTime, 0)
+		if at.Before(c.Leaf.NotBefore) || at.After(c.Leaf.NotAfter) {
+			return &errcode.Error{Op: "tlog upload", Ref: ref, Code: errcode.CodeTlogError,
+				Detail: fmt.Sprintf("the log recorded the signature at %s, outside the certificate's validity (%s to %s); nothing was pushed",
+					at.UTC().Format(time.RFC3339), c.Leaf.NotBefore.UTC().Format(time.RFC3339), c.Leaf.NotAfter.UTC().Format(time.RFC3339))}
+		}
 	}
 	job.tlog = entry
 	job.annotations[BundleAnnotation] = entry.BundleAnnotation
