@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/settings"
+	"github.com/ocisign/ocisign/keyless"
 	"github.com/ocisign/ocisign/tlog"
 )
 
@@ -29,6 +30,11 @@ type fileConfig struct {
 	// whose key verify fetches); RekorPublicKey pins that log's key.
 	RekorURL       string `yaml:"rekor_url"`
 	RekorPublicKey string `yaml:"rekor_public_key"`
+	// Keyless signs with an OIDC identity through Fulcio (fulcio_url;
+	// fulcio_root pins its root certificates).
+	Keyless    bool   `yaml:"keyless"`
+	FulcioURL  string `yaml:"fulcio_url"`
+	FulcioRoot string `yaml:"fulcio_root"`
 
 	timeout time.Duration
 	dir     string // the file's directory; relative sign_key paths start there
@@ -40,7 +46,7 @@ const maxConfigBytes = 1 << 20
 func configFlag() cli.Flag {
 	return &cli.StringFlag{
 		Name:    "config",
-		Usage:   "YAML `FILE` with sign_key, annotations, recursive, insecure_registries, timeout, rekor_url, rekor_public_key",
+		Usage:   "YAML `FILE` with sign_key, annotations, recursive, insecure_registries, timeout, rekor_url, rekor_public_key, keyless, fulcio_url, fulcio_root",
 		EnvVars: []string{"OCISIGN_CONFIG"},
 	}
 }
@@ -107,6 +113,11 @@ func parseConfig(path string, data []byte) (*fileConfig, error) {
 			return nil, fmt.Errorf("config %s: rekor_url %q %v", path, tlog.RedactURL(cfg.RekorURL), err)
 		}
 	}
+	if cfg.FulcioURL != "" {
+		if _, err := keyless.CheckFulcioURL(cfg.FulcioURL); err != nil {
+			return nil, fmt.Errorf("config %s: fulcio_url %q %v", path, tlog.RedactURL(cfg.FulcioURL), err)
+		}
+	}
 	return cfg, nil
 }
 
@@ -114,7 +125,8 @@ func parseConfig(path string, data []byte) (*fileConfig, error) {
 // against the file's directory.
 func (cfg *fileConfig) values() settings.Values {
 	return settings.Values{SignKey: cfg.relativeToFile(cfg.SignKey), RekorURL: cfg.RekorURL,
-		RekorPublicKey: cfg.relativeToFile(cfg.RekorPublicKey), Annotations: cfg.Annotations, Recursive: cfg.Recursive}
+		RekorPublicKey: cfg.relativeToFile(cfg.RekorPublicKey), Annotations: cfg.Annotations, Recursive: cfg.Recursive,
+		Keyless: cfg.Keyless, FulcioURL: cfg.FulcioURL, FulcioRoot: cfg.relativeToFile(cfg.FulcioRoot)}
 }
 
 // parseAnnotations splits -a k=v on the first '=' as cosign does.

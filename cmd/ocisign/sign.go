@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
@@ -30,7 +31,7 @@ func signCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted PEM, PKCS#8, SEC1 or PKCS#1); default OCIBUILD_SIGN_KEY, then the config's sign_key"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "for an index, also sign every child manifest, nested indexes too"},
-		}, append(signTlogFlags(), commonFlags()...)...),
+		}, append(append(signTlogFlags(), signKeylessFlags()...), commonFlags()...)...),
 		Action: withJSONErrors(runSign),
 	}
 }
@@ -124,6 +125,7 @@ func newOperation(c *cli.Context) (*operation, error) {
 		RekorPublicKey: c.String("rekor-public-key")}, settings.Verify
 	if c.Command.Name == "sign" {
 		explicit.SignKey, explicit.Recursive, kind = c.String("key"), c.Bool("recursive"), settings.Sign
+		explicit.Keyless, explicit.FulcioURL, explicit.FulcioRoot = c.Bool("keyless"), c.String("fulcio-url"), c.String("fulcio-root")
 	}
 	set := settings.Resolve(explicit, os.Getenv, cfg.values(), kind)
 	timeout := cfg.timeout
@@ -161,32 +163,18 @@ func runSign(c *cli.Context) error {
 		return err
 	}
 	defer op.cancel()
-	keyPath := op.set.SignKey
-	if keyPath == "" {
-		return usagef("no signing key: pass --key FILE, set OCIBUILD_SIGN_KEY, or put sign_key in the --config file")
-	}
-	signer, err := withinTimeout(op, keyPath, func() (*signing.Signer, error) {
-		return signing.LoadPrivateKey(keyPath, signing.EnvPassword(promptPassword(keyPath, op.stderr)))
-	})
-	if err != nil {
-		return op.fail(err)
-	}
-	if w := signer.Warning(); w != "" {
-		fmt.Fprintf(op.stderr, "warning: %s\n", w)
-	}
-	req := registry.SignRequest{
-		Reference:   op.image,
-		Signer:      signer,
-		Annotations: op.set.Annotations,
-		Recursive:   op.set.Recursive,
-	}
-	logClient, err := op.signLog(c)
+	useKeyless, err := op.useKeyless(c)
 	if err != nil {
 		return err
 	}
-	if logClient != nil {
-		req.Tlog = logClient // a nil *tlog.Client must not become a non-nil interface
-		fmt.Fprintf(op.stderr, "recording signatures in the transparency log %s\n", logClient.URL())
+	var req registry.SignRequest
+	if useKeyless {
+		req, err = op.keylessRequest(c)
+	} else {
+		req, err = op.keyRequest(c)
+	}
+	if err != nil {
+		return err
 	}
 	res, err := op.client.Sign(op.ctx, req)
 	if err != nil {
@@ -209,6 +197,61 @@ func runSign(c *cli.Context) error {
 		}
 	}
 	return nil
+}
+
+// keyRequest is a sign with the configured key, and a log if one is asked for.
+func (op *operation) keyRequest(c *cli.Context) (registry.SignRequest, error) {
+	keyPath := op.set.SignKey
+	if keyPath == "" {
+		return registry.SignRequest{}, usagef("no signing key: pass --key FILE, set OCIBUILD_SIGN_KEY, or put sign_key in the --config file " +
+			"(or sign keylessly: --keyless with an OIDC identity token)")
+	}
+	signer, err := withinTimeout(op, keyPath, func() (*signing.Signer, error) {
+		return signing.LoadPrivateKey(keyPath, signing.EnvPassword(promptPassword(keyPath, op.stderr)))
+	})
+	if err != nil {
+		return registry.SignRequest{}, op.fail(err)
+	}
+	if w := signer.Warning(); w != "" {
+		fmt.Fprintf(op.stderr, "warning: %s\n", w)
+	}
+	req := op.baseRequest(signer)
+	logClient, err := op.signLog(c)
+	if err != nil {
+		return req, err
+	}
+	if logClient != nil {
+		req.Tlog = logClient // a nil *tlog.Client must not become a non-nil interface
+		fmt.Fprintf(op.stderr, "recording signatures in the transparency log %s\n", logClient.URL())
+	}
+	return req, nil
+}
+
+// keylessRequest is a sign with an OIDC identity: Fulcio's certificate for
+// a key made now, recorded in the log (required).
+func (op *operation) keylessRequest(c *cli.Context) (registry.SignRequest, error) {
+	logClient, err := op.keylessLog(c)
+	if err != nil {
+		return registry.SignRequest{}, err
+	}
+	id, err := op.keylessIdentity(c)
+	if err != nil {
+		var usage *usageError
+		if errors.As(err, &usage) {
+			return registry.SignRequest{}, err
+		}
+		return registry.SignRequest{}, op.fail(err)
+	}
+	fmt.Fprintf(op.stderr, "signing keylessly as %s (issuer %s), certificate valid until %s; recording in the transparency log %s\n",
+		strings.Join(id.Certificate.Identities(), ", "), id.Certificate.Issuer(),
+		id.Certificate.Leaf.NotAfter.UTC().Format(time.RFC3339), logClient.URL())
+	req := op.baseRequest(id.Signer)
+	req.Certificate, req.Tlog = id.Certificate, logClient
+	return req, nil
+}
+
+func (op *operation) baseRequest(signer *signing.Signer) registry.SignRequest {
+	return registry.SignRequest{Reference: op.image, Signer: signer, Annotations: op.set.Annotations, Recursive: op.set.Recursive}
 }
 
 // fail reports err (as a JSON object on stdout with --output json) and

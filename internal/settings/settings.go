@@ -20,7 +20,18 @@ type Values struct {
 	Annotations map[string]string
 	// Recursive from any source makes a sign recursive.
 	Recursive bool
+	// Keyless from any source signs with an OIDC identity (Fulcio) instead
+	// of a key; FulcioURL names the CA, FulcioRoot a PEM file of trusted roots.
+	Keyless    bool
+	FulcioURL  string
+	FulcioRoot string
 }
+
+// Environment variables for keyless signing.
+const (
+	EnvFulcioURL  = "OCISIGN_FULCIO_URL"
+	EnvFulcioRoot = "SIGSTORE_ROOT_FILE" // cosign's name for it
+)
 
 // Resolve applies explicit > environment (getenv) > config to every field.
 // Annotations merge for sign only: verify requires just the explicit ones,
@@ -32,6 +43,9 @@ func Resolve(explicit Values, getenv func(string) string, config Values, op Op) 
 		RekorPublicKey: first(explicit.RekorPublicKey, getenv(tlog.EnvPublicKey), config.RekorPublicKey),
 		Recursive:      explicit.Recursive || config.Recursive,
 		Annotations:    explicit.Annotations,
+		Keyless:        explicit.Keyless || config.Keyless,
+		FulcioURL:      first(explicit.FulcioURL, getenv(EnvFulcioURL), config.FulcioURL),
+		FulcioRoot:     first(explicit.FulcioRoot, getenv(EnvFulcioRoot), config.FulcioRoot),
 	}
 	if op == Sign && len(config.Annotations) > 0 {
 		out.Annotations = make(map[string]string, len(config.Annotations)+len(explicit.Annotations))
