@@ -4,11 +4,12 @@
 #
 #   cosign-v2.6.5   from test/tools/cosign-v2 (its own module: no MVS mixing)
 #   cosign-v3.1.3   from test/tools/cosign-v3
+#   fulcio-v1.8.8   from test/tools/fulcio (the keyless tests' certificate authority)
 #
 # A binary that exists and whose `version` prints the pinned version is kept,
 # so a warm run is instant and silent. Builds go to a temporary name and are
 # renamed into place, so a killed build never leaves a binary we would trust.
-# The two builds run in parallel (OCISIGN_TOOLS_PARALLEL=0: one after the
+# The builds run in parallel (OCISIGN_TOOLS_PARALLEL=0: one after the
 # other); their logs are printed only when they fail.
 #
 # Prints nothing when all is cached. Exit status non-zero if any build fails.
@@ -22,6 +23,7 @@ mkdir -p "$out"
 TOOLS=(
 	"cosign-v2.6.5 cosign-v2 github.com/sigstore/cosign/v2/cmd/cosign v2.6.5"
 	"cosign-v3.1.3 cosign-v3 github.com/sigstore/cosign/v3/cmd/cosign v3.1.3"
+	"fulcio-v1.8.8 fulcio github.com/sigstore/fulcio v1.8.8"
 )
 
 # is_current BINARY VERSION: the binary runs and reports exactly VERSION.
