@@ -6,6 +6,7 @@ package registry
 
 import (
 	"context"
+	"crypto/x509"
 	"net/http"
 	"time"
 
@@ -92,15 +93,28 @@ type SignedEntry struct {
 
 // VerifyRequest asks for the signatures of one image to be checked.
 type VerifyRequest struct {
-	Reference   string
-	Digest      string
+	Reference string
+	Digest    string
+	// Verifier is the public key a signature must verify with; or, for
+	// keyless signatures, Keyless says whom to trust (one of the two).
 	Verifier    *signing.Verifier
+	Keyless     *KeylessPolicy
 	Annotations map[string]string
 	// BundleCheck, when set, checks a layer's dev.sigstore.cosign/bundle
 	// annotation offline; RequireTlog makes a missing or bad bundle fatal
 	// for that layer.
 	BundleCheck signing.BundleCheck
 	RequireTlog bool
+}
+
+// KeylessPolicy accepts a keyless signature whose certificate chains to
+// one of Roots, names the identity and issuer Identity asks for, and whose
+// log bundle (always required) verifies with LogKeys and was integrated
+// while the certificate was valid.
+type KeylessPolicy struct {
+	Roots    []*x509.Certificate
+	Identity signing.IdentityPolicy
+	LogKeys  *signing.RekorKeys
 }
 
 // VerifyResult reports every signature layer found.

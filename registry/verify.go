@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/ocisign/ocisign/internal/errcode"
 
 	"github.com/ocisign/ocisign/signing"
@@ -22,8 +24,9 @@ const parallelBlobReads = 8
 // does. The result is non-nil whenever signatures were read, also when the
 // error is verification_failed.
 func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, error) {
-	if req.Verifier == nil {
-		return nil, &errcode.Error{Op: "verify", Ref: req.Reference, Code: errcode.CodeInvalidRequest, Detail: "no public key given"}
+	if (req.Verifier == nil) == (req.Keyless == nil) {
+		return nil, &errcode.Error{Op: "verify", Ref: req.Reference, Code: errcode.CodeInvalidRequest,
+			Detail: "give either a public key or a keyless identity policy"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -90,6 +93,30 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 	return result, nil
 }
 
+// checkKeyed verifies a layer's signature with the request's key and, when
+// a bundle check is configured, its log bundle (required with RequireTlog).
+// The entry is nil when the layer's log entry was not checked.
+func (c *Client) checkKeyed(payload, sig []byte, l v1.Descriptor, req VerifyRequest) (*signing.LogEntry, error) {
+	if err := req.Verifier.Verify(payload, sig); err != nil {
+		return nil, err
+	}
+	bundle, ok := l.Annotations[BundleAnnotation]
+	switch {
+	case ok && req.BundleCheck != nil:
+		entry, err := req.BundleCheck(bundle, payload, sig)
+		if err != nil && req.RequireTlog {
+			return nil, fmt.Errorf("transparency log bundle: %v", err)
+		}
+		if err != nil {
+			c.logf("%s: ignoring a transparency log bundle that does not verify: %v", l.Digest, err)
+		}
+		return entry, nil
+	case req.RequireTlog:
+		return nil, errors.New("a transparency log bundle is required but no bundle check is configured")
+	}
+	return nil, nil
+}
+
 // checkLayer gives the verdict on one signature layer.
 func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, i int, existing *existingSignatures,
 	digest string, req VerifyRequest) SignatureCheck {
@@ -116,8 +143,14 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 		return fail("signature annotation is not standard base64: %v", err)
 	}
 	_, hasBundle := l.Annotations[BundleAnnotation]
-	if req.RequireTlog && !hasBundle {
+	if (req.RequireTlog || req.Keyless != nil) && !hasBundle {
 		return fail("no transparency log bundle (%s) and one is required", BundleAnnotation)
+	}
+	var cert *signing.Certificate
+	if req.Keyless != nil {
+		if cert, err = keylessCertificate(l, req.Keyless); err != nil {
+			return fail("%v", err)
+		}
 	}
 	resp, err := conn.do(ctx, request{op: "read signature layer", ref: sigRef + " (" + l.Digest.String() + ")",
 		method: http.MethodGet, url: conn.url("blobs", l.Digest.String()), ok: []int{http.StatusOK},
@@ -129,22 +162,17 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 	if sha256Digest(payload) != l.Digest.String() {
 		return fail("payload blob does not match its digest %s", l.Digest)
 	}
-	if err := req.Verifier.Verify(payload, sig); err != nil {
+	var logged *signing.LogEntry
+	if cert != nil {
+		if logged, err = checkKeyless(cert, l.Annotations[BundleAnnotation], payload, sig, req.Keyless); err != nil {
+			return fail("%v", err)
+		}
+	} else if logged, err = c.checkKeyed(payload, sig, l, req); err != nil {
 		return fail("%v", err)
 	}
-	if bundle, ok := l.Annotations[BundleAnnotation]; ok && req.BundleCheck != nil {
-		entry, err := req.BundleCheck(bundle, payload, sig)
-		switch {
-		case err != nil && req.RequireTlog:
-			return fail("transparency log bundle: %v", err)
-		case err != nil:
-			c.logf("%s layer %d: ignoring transparency log bundle that does not verify: %v", sigRef, i, err)
-		case entry != nil:
-			idx := entry.LogIndex
-			check.LogIndex, check.LogUUID = &idx, entry.UUID
-		}
-	} else if req.RequireTlog {
-		return fail("a transparency log bundle is required but no bundle check is configured")
+	if logged != nil {
+		idx := logged.LogIndex
+		check.LogIndex, check.LogUUID = &idx, logged.UUID
 	}
 	p, err := signing.ParsePayload(payload)
 	if err != nil {

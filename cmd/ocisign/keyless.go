@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocisign/ocisign/internal/settings"
 	"github.com/ocisign/ocisign/keyless"
+	"github.com/ocisign/ocisign/registry"
 	"github.com/ocisign/ocisign/signing"
 	"github.com/ocisign/ocisign/tlog"
 )
@@ -18,7 +19,7 @@ func signKeylessFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "keyless", Usage: "sign with an OIDC identity instead of a key: a key made for this signing, a short-lived certificate from Fulcio, the signature in Rekor (default: the config's keyless; also chosen when no key is configured and an identity token is available)"},
 		&cli.StringFlag{Name: "identity-token", Usage: "`FILE` holding the OIDC identity token, or - for standard input (default $" + keyless.EnvIDToken + ", then GitHub Actions' token endpoint)"},
 		&cli.StringFlag{Name: "fulcio-url", Usage: "Fulcio at `URL` (default $" + settings.EnvFulcioURL + ", the config's fulcio_url, then " + keyless.DefaultFulcioURL + ")"},
-		&cli.StringFlag{Name: "fulcio-root", Usage: "PEM `FILE` of trusted Fulcio root certificates: the certificate must chain to one before anything is pushed (default $" + settings.EnvFulcioRoot + ", then the config's fulcio_root)"},
+		fulcioRootFlag("the certificate Fulcio issues must chain to one before anything is pushed"),
 		&cli.BoolFlag{Name: "insecure-ignore-sct", Usage: "accept a certificate without a certificate-transparency timestamp (a private Fulcio without a CT log)"},
 	}
 }
@@ -70,4 +71,69 @@ func (op *operation) keylessLog(c *cli.Context) (*tlog.Client, error) {
 		url = tlog.PublicURL
 	}
 	return op.newLogClient(url, op.set.RekorPublicKey)
+}
+
+func fulcioRootFlag(why string) cli.Flag {
+	return &cli.StringFlag{Name: "fulcio-root", Usage: "PEM `FILE` of trusted Fulcio root certificates: " + why +
+		" (default $" + settings.EnvFulcioRoot + ", then the config's fulcio_root)"}
+}
+
+func verifyKeylessFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "certificate-identity", Usage: "keyless: the signer's identity `NAME` (an email or URI in the certificate)"},
+		&cli.StringFlag{Name: "certificate-identity-regexp", Usage: "keyless: the signer's identity matches `REGEXP` (whole value)"},
+		&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "keyless: the OIDC issuer `URL` that vouched for the identity"},
+		&cli.StringFlag{Name: "certificate-oidc-issuer-regexp", Usage: "keyless: the OIDC issuer matches `REGEXP` (whole value)"},
+		fulcioRootFlag("a keyless signature's certificate must chain to one"),
+	}
+}
+
+func identityPolicy(c *cli.Context) signing.IdentityPolicy {
+	return signing.IdentityPolicy{Identity: c.String("certificate-identity"), IdentityRegexp: c.String("certificate-identity-regexp"),
+		Issuer: c.String("certificate-oidc-issuer"), IssuerRegexp: c.String("certificate-oidc-issuer-regexp")}
+}
+
+// keylessPolicy loads what a keyless verification trusts: the Fulcio roots
+// and the log keys (a keyless signature is worthless without its entry).
+func (op *operation) keylessPolicy(c *cli.Context, identity signing.IdentityPolicy) (*registry.KeylessPolicy, error) {
+	if err := identity.Validate(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	rootPath := op.set.FulcioRoot
+	if rootPath == "" {
+		return nil, usagef("a keyless verification needs the Fulcio root certificates: --fulcio-root FILE, $%s or fulcio_root in the config", settings.EnvFulcioRoot)
+	}
+	roots, err := withinTimeout(op, rootPath, func() ([]*x509.Certificate, error) { return signing.LoadRootCertificates(rootPath) })
+	if err != nil {
+		return nil, usagef("--fulcio-root: %v", err)
+	}
+	keys, err := op.logKeys(c)
+	if err != nil {
+		return nil, err
+	}
+	return &registry.KeylessPolicy{Roots: roots, Identity: identity, LogKeys: keys}, nil
+}
+
+// logKeys are the trusted log keys: a key file, else the key of the log at
+// the configured URL (fetched once); a usage error names the sources.
+func (op *operation) logKeys(c *cli.Context) (*signing.RekorKeys, error) {
+	if path := op.set.RekorPublicKey; path != "" {
+		keys, err := withinTimeout(op, path, func() (*signing.RekorKeys, error) { return tlog.TrustedKeys(nil, path) })
+		if err != nil {
+			return nil, op.fail(err)
+		}
+		return keys, nil
+	}
+	if op.set.RekorURL == "" {
+		return nil, usagef("a keyless verification needs the transparency log's public key: --rekor-public-key FILE, $%s, rekor_public_key in the config, or --rekor-url to fetch it", tlog.EnvPublicKey)
+	}
+	client, err := op.newLogClient(op.set.RekorURL, "")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := client.PublicKeys(op.ctx)
+	if err != nil {
+		return nil, op.fail(err)
+	}
+	return keys, nil
 }

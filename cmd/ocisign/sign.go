@@ -122,10 +122,10 @@ func newOperation(c *cli.Context) (*operation, error) {
 	}
 	// Flags > environment > config file, as the port resolves its requests.
 	explicit, kind := settings.Values{Annotations: annotations, RekorURL: c.String("rekor-url"),
-		RekorPublicKey: c.String("rekor-public-key")}, settings.Verify
+		RekorPublicKey: c.String("rekor-public-key"), FulcioRoot: c.String("fulcio-root")}, settings.Verify
 	if c.Command.Name == "sign" {
 		explicit.SignKey, explicit.Recursive, kind = c.String("key"), c.Bool("recursive"), settings.Sign
-		explicit.Keyless, explicit.FulcioURL, explicit.FulcioRoot = c.Bool("keyless"), c.String("fulcio-url"), c.String("fulcio-root")
+		explicit.Keyless, explicit.FulcioURL = c.Bool("keyless"), c.String("fulcio-url")
 	}
 	set := settings.Resolve(explicit, os.Getenv, cfg.values(), kind)
 	timeout := cfg.timeout

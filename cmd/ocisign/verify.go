@@ -12,14 +12,16 @@ import (
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
-		Usage:     "check the image's signatures against a public key (exit 0 only if one is valid)",
+		Usage:     "check the image's signatures against a public key or a keyless identity (exit 0 only if one is valid)",
 		ArgsUsage: "IMAGE",
 		Description: "Checks every layer of the image's sha256-<hex>.sig manifest: the signature over the payload,\n" +
-			"the payload's digest claim, and each -a annotation. Reads signatures made by cosign too.",
+			"the payload's digest claim, and each -a annotation. Reads signatures made by cosign too.\n" +
+			"Keyless signatures: --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp] instead of --key;\n" +
+			"the certificate must chain to --fulcio-root and the log bundle must verify (--require-tlog is implied).",
 		OnUsageError: onUsageError,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "public key `FILE` (PEM PUBLIC KEY or RSA PUBLIC KEY)"},
-		}, append(verifyTlogFlags(), commonFlags()...)...),
+		}, append(append(verifyTlogFlags(), verifyKeylessFlags()...), commonFlags()...)...),
 		Action: withJSONErrors(runVerify),
 	}
 }
@@ -30,30 +32,11 @@ func runVerify(c *cli.Context) error {
 		return err
 	}
 	defer op.cancel()
-	if c.String("key") == "" {
-		return usagef("verify needs --key FILE (the public key, e.g. cosign.pub)")
-	}
-	if c.Bool("require-tlog") && op.set.RekorPublicKey == "" && op.set.RekorURL == "" {
-		_, err := op.verifyBundleCheck(c, nil) // the usage error naming the key sources
-		return err
-	}
-	verifier, err := withinTimeout(op, c.String("key"), func() (*signing.Verifier, error) {
-		return signing.LoadPublicKey(c.String("key"))
-	})
-	if err != nil {
-		return op.fail(err)
-	}
-	check, err := op.verifyBundleCheck(c, verifier)
+	req, err := op.verifyRequest(c)
 	if err != nil {
 		return err
 	}
-	res, err := op.client.Verify(op.ctx, registry.VerifyRequest{
-		Reference:   op.image,
-		Verifier:    verifier,
-		Annotations: op.set.Annotations,
-		BundleCheck: check,
-		RequireTlog: c.Bool("require-tlog"),
-	})
+	res, err := op.client.Verify(op.ctx, req)
 	if res == nil {
 		if err != nil {
 			return op.fail(err)
@@ -82,6 +65,37 @@ func runVerify(c *cli.Context) error {
 		return &reportedError{code: exitFailed}
 	}
 	return nil
+}
+
+// verifyRequest is a verify with --key, or with a keyless identity policy.
+func (op *operation) verifyRequest(c *cli.Context) (registry.VerifyRequest, error) {
+	req := registry.VerifyRequest{Reference: op.image, Annotations: op.set.Annotations, RequireTlog: c.Bool("require-tlog")}
+	policy := identityPolicy(c)
+	if policy != (signing.IdentityPolicy{}) {
+		if c.String("key") != "" {
+			return req, usagef("--key and --certificate-identity/--certificate-oidc-issuer exclude each other: verify key-based or keyless signatures")
+		}
+		keyless, err := op.keylessPolicy(c, policy)
+		req.Keyless = keyless
+		return req, err
+	}
+	if c.String("key") == "" {
+		return req, usagef("verify needs --key FILE (the public key, e.g. cosign.pub), or for keyless signatures " +
+			"--certificate-identity and --certificate-oidc-issuer")
+	}
+	if c.Bool("require-tlog") && op.set.RekorPublicKey == "" && op.set.RekorURL == "" {
+		_, err := op.verifyBundleCheck(c, nil) // the usage error naming the key sources
+		return req, err
+	}
+	verifier, err := withinTimeout(op, c.String("key"), func() (*signing.Verifier, error) {
+		return signing.LoadPublicKey(c.String("key"))
+	})
+	if err != nil {
+		return req, op.fail(err)
+	}
+	req.Verifier = verifier
+	req.BundleCheck, err = op.verifyBundleCheck(c, verifier)
+	return req, err
 }
 
 // verifyOutput is verify's --output json object.

@@ -120,6 +120,31 @@ func TestKeylessSignatureVerifiedByCosign(t *testing.T) {
 			t.Errorf("cosign %s accepted a wrong issuer:\n%s", v, r)
 		}
 	}
+	// ocisign's own keyless verify agrees with cosign.
+	for _, tc := range []struct {
+		policy []string
+		ok     bool
+	}{
+		{[]string{"--certificate-identity", oidctest.Email, "--certificate-oidc-issuer", env.issuer.URL}, true},
+		{[]string{"--certificate-identity-regexp", `ci@ocisign\.test`, "--certificate-oidc-issuer-regexp", `http://127\.0\.0\.1:\d+`}, true},
+		{[]string{"--certificate-identity", "someone-else@ocisign.test", "--certificate-oidc-issuer", env.issuer.URL}, false},
+		{[]string{"--certificate-identity", oidctest.Email, "--certificate-oidc-issuer", "https://other-issuer.test"}, false},
+	} {
+		args := append(append([]string{"verify"}, tc.policy...), "--fulcio-root", env.fulcio.RootFile,
+			"--rekor-public-key", env.rekor.PublicKeyFile, image)
+		if r := ocisign(t, nil, args...); (r.Code == 0) != tc.ok {
+			t.Errorf("ocisign verify %v: exit %d, want success %v:\n%s", tc.policy, r.Code, tc.ok, r)
+		}
+	}
+	other := filepath.Join(t.TempDir(), "other-root.pem")
+	if err := os.WriteFile(other, selfSignedCA(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := ocisign(t, nil, "verify", "--certificate-identity", oidctest.Email, "--certificate-oidc-issuer", env.issuer.URL,
+		"--fulcio-root", other, "--rekor-public-key", env.rekor.PublicKeyFile, image)
+	if r.Code != 1 || !strings.Contains(r.Stdout, "does not chain to a trusted root") {
+		t.Errorf("ocisign verify with another root: exit %d\n%s", r.Code, r)
+	}
 }
 
 func TestKeylessRecursiveIndex(t *testing.T) {
