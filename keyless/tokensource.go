@@ -18,6 +18,8 @@ import (
 // TokenSources say where an identity token may come from; FindToken tries
 // them in this order.
 type TokenSources struct {
+	// Token is a token given directly (the port's identity_token field).
+	Token string
 	// File is --identity-token: a file holding the token, or "-" for Stdin.
 	File  string
 	Stdin io.Reader
@@ -39,7 +41,7 @@ const (
 // keyless signing is chosen, with a notice, when no key is configured and
 // a token is available.
 func (s TokenSources) Available() bool {
-	return s.File != "" || s.Getenv(EnvIDToken) != "" ||
+	return s.Token != "" || s.File != "" || s.Getenv(EnvIDToken) != "" ||
 		(s.Getenv(EnvActionsRequestURL) != "" && s.Getenv(EnvActionsRequestToken) != "")
 }
 
@@ -50,6 +52,8 @@ func (s TokenSources) FindToken(ctx context.Context) (*Token, error) {
 		now = s.Now
 	}
 	switch {
+	case s.Token != "":
+		return ParseToken(s.Token, "identity_token", now())
 	case s.File == "-":
 		b, err := io.ReadAll(io.LimitReader(s.Stdin, MaxTokenBytes+1))
 		if err != nil {

@@ -59,29 +59,35 @@ func (s *server) settings(req *request) settings.Values {
 		op = settings.Verify
 	}
 	return settings.Resolve(settings.Values{SignKey: req.signKey, RekorURL: req.rekorURL, RekorPublicKey: req.rekorPublicKey,
-		Annotations: req.annotations, Recursive: req.recursive}, s.cfg.Getenv, s.cfg.Defaults, op)
+		Annotations: req.annotations, Recursive: req.recursive, Keyless: req.keyless, FulcioURL: req.fulcioURL,
+		FulcioRoot: req.fulcioRoot}, s.cfg.Getenv, s.cfg.Defaults, op)
 }
 
 func (s *server) sign(ctx context.Context, req *request, set settings.Values) {
-	signer, ok := s.signer(ctx, req, set.SignKey)
-	if !ok {
-		return
-	}
-	signReq := registry.SignRequest{
-		Reference:   req.reference,
-		Digest:      req.digest,
-		Signer:      signer,
-		Annotations: set.Annotations,
-		Recursive:   set.Recursive,
-	}
-	if set.RekorURL != "" {
-		logClient, err := s.logClient(ctx, set.RekorURL, set.RekorPublicKey)
-		if err != nil {
-			s.replyFailure(ctx, req, err)
+	var signReq registry.SignRequest
+	var identity *keylessReply
+	if s.useKeyless(req, set) {
+		var ok bool
+		if signReq, identity, ok = s.keylessSignRequest(ctx, req, set); !ok {
 			return
 		}
-		signReq.Tlog = logClient
+	} else {
+		signer, ok := s.signer(ctx, req, set.SignKey)
+		if !ok {
+			return
+		}
+		signReq.Signer = signer
+		if set.RekorURL != "" {
+			logClient, err := s.logClient(ctx, set.RekorURL, set.RekorPublicKey)
+			if err != nil {
+				s.replyFailure(ctx, req, err)
+				return
+			}
+			signReq.Tlog = logClient
+		}
 	}
+	signReq.Reference, signReq.Digest = req.reference, req.digest
+	signReq.Annotations, signReq.Recursive = set.Annotations, set.Recursive
 	res, err := s.backend(req.allowInsecure).Sign(ctx, signReq)
 	if err == nil && res == nil {
 		err = errors.New("registry returned no result")
@@ -90,30 +96,33 @@ func (s *server) sign(ctx context.Context, req *request, set settings.Values) {
 		s.replyFailure(ctx, req, err)
 		return
 	}
-	if w := signer.Warning(); w != "" {
+	if w := signReq.Signer.Warning(); w != "" {
 		res.Warnings = append([]string{w}, res.Warnings...)
 	}
-	s.reply(req.id, signReply{replyHead: okHead(req.id), SignResult: res})
+	s.reply(req.id, signReply{replyHead: okHead(req.id), SignResult: res, Keyless: identity})
 }
 
 func (s *server) verify(ctx context.Context, req *request, set settings.Values) {
-	verifier, err := s.loadPublicKey(ctx, req.publicKey)
-	if err != nil {
-		s.replyFailure(ctx, req, err)
-		return
+	verifyReq := registry.VerifyRequest{Reference: req.reference, Digest: req.digest, Annotations: set.Annotations, RequireTlog: req.requireTlog}
+	if req.identity != (signing.IdentityPolicy{}) {
+		policy, ok := s.keylessPolicy(ctx, req, set)
+		if !ok {
+			return
+		}
+		verifyReq.Keyless = policy
+	} else {
+		verifier, err := s.loadPublicKey(ctx, req.publicKey)
+		if err != nil {
+			s.replyFailure(ctx, req, err)
+			return
+		}
+		check, ok := s.bundleCheck(ctx, req, set, verifier)
+		if !ok {
+			return
+		}
+		verifyReq.Verifier, verifyReq.BundleCheck = verifier, check
 	}
-	check, ok := s.bundleCheck(ctx, req, set, verifier)
-	if !ok {
-		return
-	}
-	res, err := s.backend(req.allowInsecure).Verify(ctx, registry.VerifyRequest{
-		Reference:   req.reference,
-		Digest:      req.digest,
-		Verifier:    verifier,
-		Annotations: set.Annotations,
-		BundleCheck: check,
-		RequireTlog: req.requireTlog,
-	})
+	res, err := s.backend(req.allowInsecure).Verify(ctx, verifyReq)
 	if err == nil && (res == nil || res.Valid == 0) {
 		err = &errcode.Error{Op: "verify", Ref: req.reference, Code: CodeVerifyFailed, Err: errors.New("no valid signature")}
 	}

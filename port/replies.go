@@ -113,6 +113,15 @@ type signReply struct {
 	// Its warnings include the key's (verifiers need extra flags for
 	// P-384/P-521 keys).
 	*registry.SignResult
+	// Keyless names whom a keyless signature was made as.
+	Keyless *keylessReply `json:"keyless,omitempty"`
+}
+
+// keylessReply is the certificate's identity, issuer and expiry.
+type keylessReply struct {
+	Identities []string `json:"identities"`
+	Issuer     string   `json:"issuer"`
+	NotAfter   string   `json:"certificate_not_after"`
 }
 
 type verifyReply struct {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ocisign/ocisign/internal/errcode"
 
+	"github.com/ocisign/ocisign/keyless"
+	"github.com/ocisign/ocisign/signing"
 	"github.com/ocisign/ocisign/tlog"
 )
 
@@ -33,8 +35,10 @@ const (
 // Ops and the fields each accepts besides id and op. Anything else is
 // refused so a typo such as "sign_kye" cannot silently fall back to the env.
 var opFields = map[string][]string{
-	"sign":       {"reference", "digest", "sign_key", "annotations", "recursive", "allow_insecure_registry", "timeout_ms", "rekor_url", "rekor_public_key"},
-	"verify":     {"reference", "digest", "public_key", "annotations", "allow_insecure_registry", "timeout_ms", "require_tlog", "rekor_public_key", "rekor_url"},
+	"sign": {"reference", "digest", "sign_key", "annotations", "recursive", "allow_insecure_registry", "timeout_ms", "rekor_url", "rekor_public_key",
+		"keyless", "identity_token", "fulcio_url", "fulcio_root", "insecure_ignore_sct"},
+	"verify": {"reference", "digest", "public_key", "annotations", "allow_insecure_registry", "timeout_ms", "require_tlog", "rekor_public_key", "rekor_url",
+		"certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp", "fulcio_root"},
 	"public_key": {"sign_key"},
 	"connect":    {"reference", "allow_insecure_registry", "timeout_ms"},
 	"version":    {},
@@ -63,6 +67,13 @@ type request struct {
 	rekorURL       string
 	rekorPublicKey string
 	requireTlog    bool
+	// Keyless signing (sign) and verification (verify).
+	keyless           bool
+	identityToken     string // a secret: never logged or echoed
+	fulcioURL         string
+	fulcioRoot        string
+	insecureIgnoreSCT bool
+	identity          signing.IdentityPolicy
 }
 
 // protoError is a refusal of a frame; id is nil when it could not be read.
@@ -146,12 +157,34 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 			}
 		}
 		req.rekorPublicKey = p.str("rekor_public_key", false)
+		req.fulcioRoot = p.str("fulcio_root", false)
 		if req.op == "sign" {
 			req.signKey = p.str("sign_key", false)
 			req.recursive = p.boolean("recursive")
+			req.keyless = p.boolean("keyless")
+			req.identityToken = p.str("identity_token", false)
+			req.insecureIgnoreSCT = p.boolean("insecure_ignore_sct")
+			req.fulcioURL = p.str("fulcio_url", false)
+			if req.fulcioURL != "" && p.err == nil {
+				if _, err := keyless.CheckFulcioURL(req.fulcioURL); err != nil {
+					p.fail(`field "fulcio_url" %v, got %q`, err, tlog.RedactURL(req.fulcioURL))
+				}
+			}
+			if req.keyless && req.signKey != "" && p.err == nil {
+				p.fail(`fields "keyless" and "sign_key" exclude each other: sign with one or the other`)
+			}
 		} else {
-			req.publicKey = p.str("public_key", true)
+			req.identity = signing.IdentityPolicy{Identity: p.str("certificate_identity", false), IdentityRegexp: p.str("certificate_identity_regexp", false),
+				Issuer: p.str("certificate_oidc_issuer", false), IssuerRegexp: p.str("certificate_oidc_issuer_regexp", false)}
+			req.publicKey = p.str("public_key", req.identity == signing.IdentityPolicy{})
 			req.requireTlog = p.boolean("require_tlog")
+			if p.err == nil && req.identity != (signing.IdentityPolicy{}) {
+				if req.publicKey != "" {
+					p.fail(`field "public_key" and the certificate_* fields exclude each other: verify key-based or keyless signatures`)
+				} else if err := req.identity.Validate(); err != nil {
+					p.fail("%v", strings.NewReplacer("--certificate-", "certificate_", "-regexp", "_regexp", "oidc-issuer", "oidc_issuer").Replace(err.Error()))
+				}
+			}
 		}
 	case "public_key":
 		req.signKey = p.str("sign_key", false)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ocisign/ocisign/internal/bounded"
+	"github.com/ocisign/ocisign/internal/errcode"
 )
 
 // Fulcio's certificate extensions (docs: fulcio/docs/oid-info.md).
@@ -95,17 +96,16 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 // from path.
 func LoadRootCertificates(path string) ([]*x509.Certificate, error) {
 	b, err := bounded.ReadFile(path, MaxCertificateFileSize)
-	if err != nil {
-		return nil, fmt.Errorf("root certificates %s: %w", path, err)
+	if err == nil {
+		var roots []*x509.Certificate
+		if roots, err = parseCertificates(b); err == nil && len(roots) == 0 {
+			err = errors.New("no certificate in it")
+		}
+		if err == nil {
+			return roots, nil
+		}
 	}
-	roots, err := parseCertificates(b)
-	if err == nil && len(roots) == 0 {
-		err = errors.New("no certificate in it")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("root certificates %s: %w", path, err)
-	}
-	return roots, nil
+	return nil, &errcode.Error{Op: "root certificates", Ref: path, Code: errcode.CodeInvalidRequest, Err: err, Detail: err.Error()}
 }
 
 // Verifier is the key the certificate certifies.
