@@ -40,6 +40,8 @@ func (s *server) handle(ctx context.Context, req *request) {
 		s.verify(ctx, req, s.settings(req))
 	case "public_key":
 		s.publicKey(ctx, req, s.settings(req))
+	case "identity":
+		s.identity(ctx, req, s.settings(req))
 	case "connect":
 		if err := s.backend(req.allowInsecure).Connect(ctx, req.reference); err != nil {
 			s.replyFailure(ctx, req, err)

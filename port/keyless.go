@@ -103,3 +103,30 @@ func (s *server) keylessPolicy(ctx context.Context, req *request, set settings.V
 func (s *server) loadRoots(ctx context.Context, path string) ([]*x509.Certificate, error) {
 	return waitFor(ctx, path, func() ([]*x509.Certificate, error) { return signing.LoadRootCertificates(path) })
 }
+
+// identity checks, before anything is pushed, what a keyless sign will
+// need and can be checked without Fulcio: an identity token that is
+// unexpired and for Fulcio's audience, a usable Fulcio URL and root file.
+// It does not ask Fulcio for a certificate (one lives ten minutes; a build
+// may take longer).
+func (s *server) identity(ctx context.Context, req *request, set settings.Values) {
+	if set.FulcioURL != "" {
+		if _, err := keyless.NewFulcio(set.FulcioURL); err != nil {
+			s.replyFailure(ctx, req, err)
+			return
+		}
+	}
+	if set.FulcioRoot != "" {
+		if _, err := s.loadRoots(ctx, set.FulcioRoot); err != nil {
+			s.replyFailure(ctx, req, err)
+			return
+		}
+	}
+	tok, err := s.tokenSources(req).FindToken(ctx)
+	if err != nil {
+		s.replyFailure(ctx, req, err)
+		return
+	}
+	s.reply(req.id, identityReply{replyHead: okHead(req.id), Issuer: tok.Issuer, Subject: tok.Principal(), Source: tok.Source,
+		Expires: tok.Expiry.UTC().Format(time.RFC3339)})
+}

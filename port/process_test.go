@@ -96,7 +96,7 @@ func exchange(t *testing.T, cmd *exec.Cmd, wantVersion string) (stdout, stderr [
 	}
 	want := []string{
 		`{"id":1,"ok":true,"version":"` + wantVersion + `","protocol":1,"max_frame_bytes":1048576}`,
-		`{"id":2,"ok":false,"error":{"code":"unknown_op","message":"unknown op \"nope\" (expected sign, verify, public_key, connect, version or exit)","retryable":false}}`,
+		`{"id":2,"ok":false,"error":{"code":"unknown_op","message":"unknown op \"nope\" (expected sign, verify, public_key, connect, identity, version or exit)","retryable":false}}`,
 		`{"id":null,"ok":false,"error":{"code":"invalid_json","message":"request is not valid JSON: invalid character 'o' in literal null (expecting 'u') (offset 2)","retryable":false}}`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -42,7 +42,7 @@ func TestBadRequestsGetErrorRepliesAndServingGoesOn(t *testing.T) {
 		{"duplicate sign_key", `{"id":3,"op":"public_key","sign_key":"a","sign_key":"b"}`, CodeInvalidRequest, "3", `"sign_key" appears more than once`},
 		{"missing op", `{"id":5}`, CodeInvalidRequest, "5", `missing field "op"`},
 		{"number op", `{"id":5,"op":1}`, CodeInvalidRequest, "5", `field "op" must be a string, got number`},
-		{"unknown op", `{"id":"x-1","op":"delete"}`, CodeUnknownOp, `"x-1"`, `unknown op "delete" (expected sign, verify, public_key, connect, version or exit)`},
+		{"unknown op", `{"id":"x-1","op":"delete"}`, CodeUnknownOp, `"x-1"`, `unknown op "delete" (expected sign, verify, public_key, connect, identity, version or exit)`},
 		{"op in wrong case", `{"id":6,"op":"Sign"}`, CodeUnknownOp, "6", `unknown op "Sign"`},
 		{"typo sign_kye", `{"id":7,"op":"sign","reference":"r/x","sign_kye":"k"}`, CodeInvalidRequest, "7", `unknown field "sign_kye" for op "sign"`},
 		{"public_key on sign", `{"id":7,"op":"sign","reference":"r/x","public_key":"k"}`, CodeInvalidRequest, "7", `unknown field "public_key" for op "sign"`},

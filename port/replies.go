@@ -117,6 +117,15 @@ type signReply struct {
 	Keyless *keylessReply `json:"keyless,omitempty"`
 }
 
+// identityReply is what the identity op found.
+type identityReply struct {
+	replyHead
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
+	Source  string `json:"source"`
+	Expires string `json:"expires"`
+}
+
 // keylessReply is the certificate's identity, issuer and expiry.
 type keylessReply struct {
 	Identities []string `json:"identities"`

@@ -41,11 +41,12 @@ var opFields = map[string][]string{
 		"certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp", "fulcio_root"},
 	"public_key": {"sign_key"},
 	"connect":    {"reference", "allow_insecure_registry", "timeout_ms"},
+	"identity":   {"identity_token", "fulcio_url", "fulcio_root", "timeout_ms"},
 	"version":    {},
 	"exit":       {},
 }
 
-const opList = "sign, verify, public_key, connect, version or exit"
+const opList = "sign, verify, public_key, connect, identity, version or exit"
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
@@ -188,6 +189,16 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 		}
 	case "public_key":
 		req.signKey = p.str("sign_key", false)
+	case "identity":
+		req.identityToken = p.str("identity_token", false)
+		req.fulcioRoot = p.str("fulcio_root", false)
+		req.fulcioURL = p.str("fulcio_url", false)
+		req.timeout = p.timeoutMS("timeout_ms", maxTimeout)
+		if req.fulcioURL != "" && p.err == nil {
+			if _, err := keyless.CheckFulcioURL(req.fulcioURL); err != nil {
+				p.fail(`field "fulcio_url" %v, got %q`, err, tlog.RedactURL(req.fulcioURL))
+			}
+		}
 	case "connect":
 		req.reference = p.str("reference", true)
 		req.allowInsecure = p.boolean("allow_insecure_registry")

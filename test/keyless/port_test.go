@@ -18,10 +18,19 @@ func TestPortKeyless(t *testing.T) {
 	defer p.Close()
 	image := pushImage(t)
 	token := env.issuer.Token(oidctest.EmailClaims())
+	// identity: the pre-push check the rebar3 plugin makes (no Fulcio call).
+	r, err := p.Call(map[string]any{"id": 0, "op": "identity"})
+	if err != nil || r.OK || r.Error == nil || r.Error.Code != "identity_error" || !strings.Contains(r.Error.Message, "no identity token") {
+		t.Fatalf("identity without a token: %v %s", err, r.Raw)
+	}
+	r, err = p.Call(map[string]any{"id": 0, "op": "identity", "identity_token": token, "fulcio_url": env.fulcio.URL, "fulcio_root": env.fulcio.RootFile})
+	if err != nil || !r.OK || !strings.Contains(string(r.Raw), `"subject":"`+oidctest.Email+`"`) || strings.Contains(string(r.Raw), token) {
+		t.Fatalf("identity with a token: %v %s", err, r.Raw)
+	}
 	sign := map[string]any{"id": 1, "op": "sign", "reference": image, "keyless": true, "identity_token": token,
 		"fulcio_url": env.fulcio.URL, "fulcio_root": env.fulcio.RootFile, "insecure_ignore_sct": true,
 		"rekor_url": env.rekor.URL, "rekor_public_key": env.rekor.PublicKeyFile}
-	r, err := p.Call(sign)
+	r, err = p.Call(sign)
 	if err != nil || !r.OK || !strings.Contains(string(r.Raw), `"identities":["`+oidctest.Email+`"]`) {
 		t.Fatalf("keyless sign: %v %s\n%s", err, r.Raw, p.Stderr)
 	}
