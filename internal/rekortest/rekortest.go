@@ -46,15 +46,26 @@ type Options struct {
 // Start starts a log with a fresh P-256 key; it stops when t ends.
 func Start(t testing.TB, opts Options) *Log {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	f, err := Serve(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.Srv.Close)
+	return f
+}
+
+// Serve starts a log with a fresh P-256 key, its public key in dir, until
+// f.Srv.Close (for test programs that have no testing.TB).
+func Serve(dir string, opts Options) (*Log, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	f := &Log{KeyFile: filepath.Join(t.TempDir(), "rekor.pub")}
+	f := &Log{KeyFile: filepath.Join(dir, "rekor.pub")}
 	if err := os.WriteFile(f.KeyFile, pubPEM, 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	logID, _ := signing.RekorLogID(&k.PublicKey)
 	f.Srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +100,5 @@ func Start(t testing.TB, opts Options) *Log {
 			http.Error(w, `{"code":404,"message":"not here"}`, http.StatusNotFound)
 		}
 	}))
-	t.Cleanup(f.Srv.Close)
-	return f
+	return f, nil
 }

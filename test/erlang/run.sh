@@ -563,6 +563,67 @@ else
     fail "control: without ocisign a cosign key only gets the stand-in's warning, exit 0, unsigned" "$OUT"
 fi
 
+# --- keyless: the README's GitHub Actions workflow, no key -----------------------
+# keylessenv serves the test OIDC issuer with a stand-in of GitHub Actions'
+# token endpoint, the pinned real Fulcio and a stand-in log with real signed
+# entry timestamps (the real Rekor: test/rekor, test/keyless). The `run:`
+# line of README.md's workflow runs as it is, with the registry and the tag
+# put in for GitHub's expressions and GitHub's token variables set: no key
+# anywhere, so the plugin signs keylessly; ocisign verify checks identity and
+# issuer. A refused token request fails the command before anything is pushed.
+KL=$TMP/keyless
+mkdir -p "$KL"
+if ! out=$(cd "$ROOT" && go build -o "$TMP/keylessenv" ./test/erlang/keylessenv 2>&1); then
+    fail "go build keylessenv" "$out"
+else
+    mkfifo "$KL/stdin"
+    "$TMP/keylessenv" "$KL" "$KL/env" <"$KL/stdin" >"$KL/log" 2>&1 &
+    KL_PID=$!
+    SERVERS="${SERVERS:-} $KL_PID"
+    exec 7>"$KL/stdin"
+    for _ in $(seq 1 300); do [ -f "$KL/env" ] || ! kill -0 "$KL_PID" 2>/dev/null && break; sleep 0.1; done
+fi
+run_line=$(awk '/^## Keyless signing/ {s = 1} s && /run: rebar3 ocibuild/ {sub(/^ *run: /, ""); print; exit}' "$ROOT/README.md")
+if [ ! -f "$KL/env" ]; then
+    fail "keyless services (OIDC issuer, Fulcio, log) start" "$(cat "$KL/log" 2>/dev/null)"
+elif [ -z "$run_line" ]; then
+    fail "README.md's keyless workflow has a \`run: rebar3 ocibuild\` line" ""
+else
+    # shellcheck disable=SC1091
+    . "$KL/env"
+    cmd=${run_line//'ghcr.io/${{ github.repository_owner }}'/$REG/gh}
+    cmd=${cmd//'${{ github.ref_name }}'/v1.0.0}
+    PK=$TMP/proj_keyless
+    project "$PK"
+    sed -i 's|^{ocisign, \[{annotations, \(.*\)}\]}\.$|{ocisign, [{annotations, \1}, {insecure_ignore_sct, true}]}.|' "$PK/rebar.config"
+    keyless_env=(OCISIGN_FULCIO_URL="$KL_FULCIO_URL" SIGSTORE_ROOT_FILE="$KL_FULCIO_ROOT" OCISIGN_REKOR_URL="$KL_REKOR_URL"
+        SIGSTORE_REKOR_PUBLIC_KEY="$KL_REKOR_PUB" ACTIONS_ID_TOKEN_REQUEST_URL="$KL_ACTIONS_URL")
+    in_project "$PK" env "${keyless_env[@]}" ACTIONS_ID_TOKEN_REQUEST_TOKEN="$KL_ACTIONS_TOKEN" bash -c "$cmd"
+    if [ "$STATUS" -eq 0 ] && grep -q "signing keylessly after the push, as $KL_EMAIL" <<<"$OUT" &&
+        ! grep -qF "$KL_ACTIONS_TOKEN" <<<"$OUT" &&
+        "$BIN" verify --certificate-identity "$KL_EMAIL" --certificate-oidc-issuer "$KL_ISSUER" \
+            --fulcio-root "$KL_FULCIO_ROOT" --rekor-public-key "$KL_REKOR_PUB" "$REG/gh/myapp:v1.0.0" >"$KL/verify" 2>&1 &&
+        ! "$BIN" verify --certificate-identity someone-else@ocisign.test --certificate-oidc-issuer "$KL_ISSUER" \
+            --fulcio-root "$KL_FULCIO_ROOT" --rekor-public-key "$KL_REKOR_PUB" "$REG/gh/myapp:v1.0.0" >/dev/null 2>&1; then
+        pass "README's GitHub Actions workflow (\`$cmd\`): no key, signed keylessly, verified by identity and issuer"
+    else
+        fail "README's GitHub Actions workflow (\`$cmd\`): no key, signed keylessly, verified by identity and issuer (status $STATUS)" \
+            "$OUT"$'\n'"$(cat "$KL/verify" 2>/dev/null)"
+    fi
+    in_project "$PK" env "${keyless_env[@]}" ACTIONS_ID_TOKEN_REQUEST_TOKEN=not-the-request-token \
+        rebar3 ocibuild --push "$REG/gh" -t myapp:refused
+    if [ "$STATUS" -eq 1 ] && absent "$REG/gh/myapp:refused" && grep -q 'id-token: write' <<<"$OUT" &&
+        ! grep -q 'not-the-request-token' <<<"$OUT"; then
+        pass "keyless: a refused token request fails before the push and prints no token"
+    else
+        fail "keyless: a refused token request fails before the push and prints no token (status $STATUS)" "$OUT"
+    fi
+fi
+if [ -n "${KL_PID:-}" ]; then
+    exec 7>&-
+    wait "$KL_PID" 2>/dev/null
+fi
+
 # --- (e) the program comes from a verified release download ----------------------
 # scripts/release.sh (what `make release` runs) builds this platform's file
 # and writes the checksum table into a copy of the plugin; a loopback HTTP
@@ -661,7 +722,11 @@ fi
 # _checkouts link points into (a copy of this repository's Go module with
 # the plugin, without any built program), and signs.
 mkdir -p "$DL/checkout/erlang_shim"
-(cd "$ROOT" && cp -r go.mod go.sum cmd internal port registry signing tlog "$DL/checkout/")
+# The module's packages the program is built from, whatever they are.
+(cd "$ROOT" && cp go.mod go.sum "$DL/checkout/" &&
+    for d in $(go list -deps -f '{{if not .Standard}}{{.Dir}}{{end}}' ./cmd/ocisign | sed -n "s|^$ROOT/||p"); do
+        mkdir -p "$DL/checkout/$d" && cp "$d"/*.go "$DL/checkout/$d/"
+    done)
 cp -r "$DL/shim/ocisign" "$DL/checkout/erlang_shim/ocisign"
 project "$DL/proj_build" && rm "$DL/proj_build/_checkouts/ocisign" && ln -s "$DL/checkout/erlang_shim/ocisign" "$DL/proj_build/_checkouts/ocisign"
 in_project "$DL/proj_build" env -u OCISIGN_BIN PATH="$(dirname "$(command -v go)"):$NOPATH" REBAR_CACHE_DIR="$DL/cache_build" \

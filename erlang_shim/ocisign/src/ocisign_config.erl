@@ -9,7 +9,7 @@
 %% private or need OTP 27.
 -module(ocisign_config).
 
--export([sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
+-export([signer/2, signer_fields/3, sign_key/3, tags/2, resolve_tags/2, release_name/2, references/3,
          parse_push_destination/1, extract_repo_path/1, parse_tag/1, signing_registry/1,
          printed_reference/2, pushed_references/4, digest/1,
          dotless_registry_warning/1, options/1, port_options/2, sign_request/4,
@@ -28,7 +28,11 @@
                      rekor_url := binary() | undefined,
                      rekor_public_key := string() | undefined,
                      download_url := string() | undefined,
-                     build_from_source := boolean()}.
+                     build_from_source := boolean(),
+                     keyless := boolean(),
+                     insecure_ignore_sct := boolean(),
+                     fulcio_url := binary() | undefined,
+                     fulcio_root := string() | undefined}.
 -export_type([key_source/0, options/0]).
 
 %%--------------------------------------------------------------------
@@ -308,7 +312,8 @@ options(Config) when is_list(Config) ->
     Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
                  timeout_ms => undefined, bin => undefined, on_error => fail,
                  rekor_url => undefined, rekor_public_key => undefined,
-                 download_url => undefined, build_from_source => false},
+                 download_url => undefined, build_from_source => false,
+                 keyless => false, insecure_ignore_sct => false, fulcio_url => undefined, fulcio_root => undefined},
     try
         lists:foldl(fun option/2, {Defaults, []}, first_of_each_key(Config))
     of
@@ -332,7 +337,8 @@ first_of_each_key(Config) ->
                             end, {[], sets:new()}, Config),
     lists:reverse(Kept).
 
-option({K, V}, {Opts, Unknown}) when K =:= recursive; K =:= allow_insecure_registry; K =:= build_from_source ->
+option({K, V}, {Opts, Unknown}) when K =:= recursive; K =:= allow_insecure_registry; K =:= build_from_source;
+                                     K =:= keyless; K =:= insecure_ignore_sct ->
     case is_boolean(V) of
         true -> {Opts#{K => V}, Unknown};
         false -> throw({bad_option, K, V})
@@ -355,6 +361,15 @@ option({download_url, V}, {Opts, Unknown}) ->
             end;
         _ ->
             throw({bad_option, download_url, V})
+    end;
+%% Keyless: the program checks the URL and the root file (identity op,
+%% before the push); here they only have to be non-empty strings.
+option({K, V}, {Opts, Unknown}) when K =:= fulcio_url; K =:= fulcio_root ->
+    case str(V) of
+        S when is_list(S), S =/= "" ->
+            {Opts#{K => case K of fulcio_url -> bin(S); fulcio_root -> S end}, Unknown};
+        _ ->
+            throw({bad_option, K, ocisign_port:redact_term(V)})
     end;
 option({on_error, V}, {Opts, Unknown}) when V =:= fail; V =:= warn ->
     {Opts#{on_error => V}, Unknown};
@@ -417,10 +432,9 @@ port_options(#{bin := Bin, download_url := Url, build_from_source := Build}, Roo
 %% and otherwise uploads nothing. rekor_public_key is made absolute against
 %% Root, the project root, because the program resolves relative paths
 %% against its own working directory.
--spec sign_request(binary(), string(), options(), file:filename()) -> ocisign_port:request().
-sign_request(Ref, KeyPath, Opts, Root) ->
-    Base = #{reference => Ref,
-             sign_key => KeyPath,
+-spec sign_request(binary(), string() | keyless, options(), file:filename()) -> ocisign_port:request().
+sign_request(Ref, Key, Opts, Root) ->
+    Base = (signer_fields(Key, Opts, Root))#{reference => Ref,
              recursive => maps:get(recursive, Opts),
              annotations => maps:get(annotations, Opts),
              allow_insecure_registry => maps:get(allow_insecure_registry, Opts),
@@ -434,6 +448,39 @@ sign_request(Ref, KeyPath, Opts, Root) ->
                                   P -> filename:absname(P, Root)
                               end}],
     maps:merge(Base, maps:from_list([{K, V} || {K, V} <- Log, V =/= undefined])).
+
+%% @doc What signs: the key (sign_key/3's answer); keyless when asked for;
+%% keyless too when there is no key but the environment offers an identity
+%% token (GitHub Actions' id-token permission, SIGSTORE_ID_TOKEN), which the
+%% program then finds and checks (ocisign_port:identity/2).
+-spec signer({ok, key_source(), string()} | none, options()) ->
+          {key, key_source(), string()} | keyless | none | {error, keyless_and_key}.
+signer({ok, _Source, _KeyPath}, #{keyless := true}) ->
+    {error, keyless_and_key};
+signer({ok, Source, KeyPath}, _Opts) ->
+    {key, Source, KeyPath};
+signer(none, #{keyless := true}) ->
+    keyless;
+signer(none, _Opts) ->
+    case os:getenv("SIGSTORE_ID_TOKEN") =/= false orelse os:getenv("ACTIONS_ID_TOKEN_REQUEST_URL") =/= false of
+        true -> keyless;
+        false -> none
+    end.
+
+%% @doc How a request says what to sign with: the key, or keyless (the
+%% program finds the identity token itself) with the {ocisign, [...]}
+%% Fulcio options; fulcio_root is made absolute against Root.
+-spec signer_fields(string() | keyless, options(), file:filename()) -> ocisign_port:request().
+signer_fields(keyless, Opts, Root) ->
+    Fields = #{keyless => true, insecure_ignore_sct => maps:get(insecure_ignore_sct, Opts),
+               fulcio_url => maps:get(fulcio_url, Opts),
+               fulcio_root => case maps:get(fulcio_root, Opts) of
+                                  undefined -> undefined;
+                                  P -> filename:absname(P, Root)
+                              end},
+    maps:filter(fun(_, V) -> V =/= undefined end, Fields);
+signer_fields(KeyPath, _Opts, _Root) ->
+    #{sign_key => KeyPath}.
 
 %% @doc The line logged before a sign request is sent; a log URL is shown
 %% without its credentials.

@@ -34,7 +34,7 @@
 
 -export([open/0, open/1, close/1, close/2,
          sign/1, sign_once/2, sign/2, sign/3,
-         verify/2, verify/3, version/1, version/2, public_key/2, connect/2,
+         verify/2, verify/3, version/1, version/2, public_key/2, connect/2, identity/2,
          os_pid/1, format_error/1, is_http_url/1, redact_url/1, redact_term/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -ifdef(TEST).
@@ -200,6 +200,17 @@ connect(Pid, Request) ->
         Error -> Error
     end.
 
+%% @doc Checks before the push what a keyless sign will need, without
+%% asking Fulcio: an identity token the program can find (identity_token,
+%% SIGSTORE_ID_TOKEN, GitHub Actions), fulcio_url and fulcio_root usable.
+%% The reply names the issuer, subject and source of the token.
+-spec identity(pid(), request()) -> {ok, result()} | {error, reason()}.
+identity(Pid, Request) ->
+    case plain_fields(Request) of
+        {ok, Fields} -> request(Pid, <<"identity">>, Fields, deadline(Request, default));
+        Error -> Error
+    end.
+
 -spec version(pid()) -> {ok, result()} | {error, reason()}.
 version(Pid) -> version(Pid, ?OPEN_TIMEOUT_MS).
 
@@ -246,11 +257,13 @@ sign_fields(Request) when is_map(Request) ->
 sign_fields(_) ->
     {error, {invalid_request, <<"a sign request must be a map">>}}.
 
-sign_field(K, V, Acc) when K =:= reference; K =:= digest; K =:= sign_key ->
+sign_field(K, V, Acc) when K =:= reference; K =:= digest; K =:= sign_key;
+                           K =:= fulcio_url; K =:= fulcio_root; K =:= identity_token ->
     Acc#{atom_to_binary(K, utf8) => nonempty_string(K, V)};
 sign_field(annotations, V, Acc) ->
     Acc#{<<"annotations">> => annotations(V)};
-sign_field(K, V, Acc) when K =:= recursive; K =:= allow_insecure_registry ->
+sign_field(K, V, Acc) when K =:= recursive; K =:= allow_insecure_registry; K =:= keyless;
+                           K =:= insecure_ignore_sct ->
     case is_boolean(V) of
         true -> Acc#{atom_to_binary(K, utf8) => V};
         false -> bad_field("~p must be true or false, got ~p", [K, V])
@@ -264,7 +277,8 @@ sign_field(K, V, Acc) when K =:= rekor_url; K =:= rekor_public_key ->
 sign_field(K, _, _) ->
     bad_field("unknown field ~p in a sign request (known: reference, digest, sign_key, "
               "annotations, recursive, allow_insecure_registry, timeout_ms, rekor_url, "
-              "rekor_public_key)", [K]).
+              "rekor_public_key, keyless, identity_token, fulcio_url, fulcio_root, "
+              "insecure_ignore_sct)", [K]).
 
 %% Transparency log fields, shared by sign and verify.
 tlog_field(rekor_url, V, Acc) ->
@@ -471,6 +485,12 @@ field(<<"algorithm">>) -> algorithm;
 field(<<"warnings">>) -> warnings;
 field(<<"reference">>) -> reference;
 field(<<"max_frame_bytes">>) -> max_frame_bytes;
+field(<<"issuer">>) -> issuer;
+field(<<"subject">>) -> subject;
+field(<<"source">>) -> source;
+field(<<"expires">>) -> expires;
+field(<<"keyless">>) -> keyless;
+field(<<"identities">>) -> identities;
 field(K) -> K.
 
 error_code(<<"invalid_request">>) -> invalid_request;
@@ -490,6 +510,8 @@ error_code(<<"registry_error">>) -> registry_error;
 error_code(<<"timeout">>) -> timeout;
 error_code(<<"cancelled">>) -> cancelled;
 error_code(<<"tlog_error">>) -> tlog_error;
+error_code(<<"identity_error">>) -> identity_error;
+error_code(<<"ca_error">>) -> ca_error;
 error_code(<<"verification_failed">>) -> verification_failed;
 error_code(<<"frame_too_large">>) -> frame_too_large;
 error_code(<<"unknown_op">>) -> unknown_op;

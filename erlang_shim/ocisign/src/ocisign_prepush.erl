@@ -9,7 +9,7 @@
 
 -export([take_key/1, check/2, close/1, restore_env/1, program_options/3]).
 
--type plan() :: skip | #{port := pid(), key := string(), opts := ocisign_config:options(),
+-type plan() :: skip | #{port := pid(), key := string() | keyless, opts := ocisign_config:options(),
                          push := string(), root := file:filename(), program := map(),
                          first_ref := binary() | undefined}.
 -export_type([plan/0]).
@@ -39,27 +39,40 @@ restore_env(Env) -> os:putenv("OCIBUILD_SIGN_KEY", Env), ok.
 -spec check(rebar_state:t(), {ok, atom(), string()} | none) -> {ok, plan()} | {error, term()}.
 check(State, Key) ->
     {Args, _} = rebar_state:command_parsed_args(State),
-    case {proplists:get_value(push, Args), Key} of
-        {undefined, _} ->
+    case proplists:get_value(push, Args) of
+        undefined ->
             rebar_api:info("ocisign: no --push, nothing is pushed, nothing to sign", []),
             {ok, skip};
-        {_, none} ->
-            rebar_api:info("ocisign: no signing key (--sign-key, OCIBUILD_SIGN_KEY or "
-                           "{ocibuild, [{sign_key, ...}]}): the pushed image will not be signed", []),
-            {ok, skip};
-        {Push, {ok, Source, KeyPath}} ->
-            rebar_api:debug("ocisign: took the signing key (from ~p) away from ocibuild", [Source]),
+        Push ->
             case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
-                {ok, Opts, Unknown} ->
+                {ok, Opts0, Unknown} ->
                     [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
-                    Root = rebar_dir:root_dir(State),
-                    Plan = #{key => filename:absname(KeyPath, Root), opts => Opts, push => Push, root => Root,
-                             program => program_options(State, Opts, Root), first_ref => first_ref(State, Push)},
-                    checked(ready(Plan), Opts);
+                    Opts = Opts0#{keyless := maps:get(keyless, Opts0) orelse proplists:get_bool(keyless, Args)},
+                    plan(State, Push, ocisign_config:signer(Key, Opts), Opts);
                 {error, Reason} ->
                     {error, {ocisign_prv_sign, {config, Reason}}}
             end
     end.
+
+plan(_State, _Push, {error, Why}, _Opts) ->
+    {error, {ocisign_prv_sign, Why}};
+plan(_State, _Push, none, _Opts) ->
+    rebar_api:info("ocisign: no signing key (--sign-key, OCIBUILD_SIGN_KEY or "
+                   "{ocibuild, [{sign_key, ...}]}) and no identity token for keyless signing: "
+                   "the pushed image will not be signed", []),
+    {ok, skip};
+plan(State, Push, Signer, Opts) ->
+    Root = rebar_dir:root_dir(State),
+    Key = case Signer of
+              {key, Source, KeyPath} ->
+                  rebar_api:debug("ocisign: took the signing key (from ~p) away from ocibuild", [Source]),
+                  filename:absname(KeyPath, Root);
+              _ ->
+                  keyless
+          end,
+    Plan = #{key => Key, opts => Opts, push => Push, root => Root, program => program_options(State, Opts, Root),
+             first_ref => first_ref(State, Push)},
+    checked(ready(Plan), Opts).
 
 checked({ok, Plan}, _Opts) ->
     {ok, Plan};
@@ -70,24 +83,43 @@ checked({error, Why}, #{on_error := warn}) ->
 checked({error, Why}, _Opts) ->
     {error, {ocisign_prv_sign, Why}}.
 
-ready(#{key := Key, opts := Opts, root := Root} = Plan) ->
+ready(#{opts := Opts, root := Root} = Plan) ->
     case check_log_key(Opts, Root) of
         ok ->
             case ocisign_port:open(maps:get(program, Plan)) of
                 {ok, Pid} ->
-                    case ocisign_port:public_key(Pid, #{sign_key => Key}) of
-                        {ok, _} ->
+                    case check_signer(Pid, Plan) of
+                        ok ->
                             warm(Pid, Plan),
                             {ok, Plan#{port => Pid}};
-                        {error, Reason} ->
+                        Error ->
                             ocisign_port:close(Pid),
-                            {error, {key, Key, Reason}}
+                            Error
                     end;
                 {error, Reason} ->
                     {error, {port, Reason}}
             end;
         Error ->
             Error
+    end.
+
+%% The key decrypts; or, keyless, the program finds a usable identity token.
+check_signer(Pid, #{key := keyless, opts := Opts, root := Root}) ->
+    Fields = maps:without([keyless, insecure_ignore_sct], ocisign_config:signer_fields(keyless, Opts, Root)),
+    case ocisign_port:identity(Pid, Fields) of
+        {ok, #{subject := Subject, issuer := Issuer, source := Source}} ->
+            rebar_api:info("ocisign: signing keylessly after the push, as ~ts (issuer ~ts, token from ~ts): "
+                           "Fulcio certificate, signature recorded in the transparency log", [Subject, Issuer, Source]),
+            ok;
+        {ok, _} ->
+            ok;
+        {error, Reason} ->
+            {error, {identity, Reason}}
+    end;
+check_signer(Pid, #{key := Key}) ->
+    case ocisign_port:public_key(Pid, #{sign_key => Key}) of
+        {ok, _} -> ok;
+        {error, Reason} -> {error, {key, Key, Reason}}
     end.
 
 %% While ocibuild builds, the program pings the registry and gets its push

@@ -23,7 +23,8 @@ init(State) ->
         {short_desc, "Run `rebar3 ocibuild` and sign what it pushed"},
         {desc, "Runs ocibuild with the given options, then signs the pushed digest with the "
                "ocisign program (the index and, by default, every platform manifest)."},
-        {opts, Opts}
+        {opts, Opts ++ [{keyless, undefined, "keyless", boolean,
+                         "Sign with an OIDC identity (Fulcio certificate, Rekor entry) instead of a key"}]}
     ]),
     {ok, rebar_state:add_provider(State, Provider)}.
 

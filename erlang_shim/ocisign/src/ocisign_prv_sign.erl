@@ -30,6 +30,8 @@ init(State) ->
         {opts, [{push, $p, "push", string, "Registry and namespace the image was pushed to (e.g. ghcr.io/myorg)"},
                 {tag, $t, "tag", string, "Pushed image tag (repeatable; NAME:TAG or a bare TAG)"},
                 {sign_key, undefined, "sign-key", string, "Path to the cosign private key"},
+                {keyless, undefined, "keyless", boolean,
+                 "Sign with an OIDC identity (Fulcio certificate, Rekor entry) instead of a key"},
                 {release, undefined, "release", string, "Release name that qualifies bare tags"},
                 {digest, undefined, "digest", string,
                  "Sign this manifest digest (sha256:..., as ocibuild printed it) instead of what the tags point to now"}]}
@@ -41,28 +43,37 @@ do(State) ->
     {Args, _} = rebar_state:command_parsed_args(State),
     OciConfig = rebar_state:get(State, ocibuild, []),
     Key = ocisign_config:sign_key(Args, OciConfig, os:getenv("OCIBUILD_SIGN_KEY")),
-    case {proplists:get_value(push, Args), Key} of
+    case {proplists:get_value(push, Args), ocisign_config:options(rebar_state:get(State, ocisign, []))} of
         {undefined, _} ->
             {error, {?MODULE, no_push}};
-        {_, none} ->
-            {error, {?MODULE, no_key}};
-        {Push, {ok, _Source, KeyPath}} ->
-            case ocisign_config:options(rebar_state:get(State, ocisign, [])) of
-                {ok, Opts, Unknown} ->
-                    [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
-                    Root = rebar_dir:root_dir(State),
+        {_, {error, Reason}} ->
+            {error, {?MODULE, {config, Reason}}};
+        {Push, {ok, Opts0, Unknown}} ->
+            [rebar_api:warn("~ts", [ocisign_config:unknown_option(U)]) || U <- Unknown],
+            Opts = Opts0#{keyless := maps:get(keyless, Opts0) orelse proplists:get_bool(keyless, Args)},
+            Root = rebar_dir:root_dir(State),
+            case signer(Key, Opts, Root) of
+                {ok, Signer} ->
                     Result = case derived_refs(State, Args, Push) of
                                  {ok, Refs, Digest} ->
-                                     sign_with_new_port(requests(Refs, Digest, filename:absname(KeyPath, Root),
-                                                                 Opts, Root),
+                                     sign_with_new_port(requests(Refs, Digest, Signer, Opts, Root),
                                                         ocisign_prepush:program_options(State, Opts, Root));
                                  {error, Reason} ->
                                      {error, {config, Reason}}
                              end,
                     outcome(Result, State, Opts);
-                {error, Reason} ->
-                    {error, {?MODULE, {config, Reason}}}
+                {error, Why} ->
+                    {error, {?MODULE, Why}}
             end
+    end.
+
+%% The key's absolute path, or keyless (ocisign_config:signer/2).
+signer(Key, Opts, Root) ->
+    case ocisign_config:signer(Key, Opts) of
+        {key, _Source, KeyPath} -> {ok, filename:absname(KeyPath, Root)};
+        keyless -> {ok, keyless};
+        none -> {error, no_key};
+        {error, _} = Error -> Error
     end.
 
 %% @doc Signs after ocibuild pushed: the digest and references it printed.
@@ -187,6 +198,13 @@ format_error({port, Reason}) ->
 format_error({key, Key, Reason}) ->
     lists:flatten(io_lib:format("ocisign: the signing key ~ts cannot be used, so nothing was pushed: ~ts~ts",
                                 [Key, ocisign_port:format_error(Reason), key_hint(Reason)]));
+format_error({identity, Reason}) ->
+    lists:flatten(io_lib:format("ocisign: keyless signing cannot work, so nothing was pushed: ~ts~n"
+                                "(in GitHub Actions grant `permissions: id-token: write`; elsewhere set SIGSTORE_ID_TOKEN, "
+                                "or give a key with --sign-key)", [ocisign_port:format_error(Reason)]));
+format_error(keyless_and_key) ->
+    "ocisign: keyless signing ({ocisign, [{keyless, true}]} or --keyless) and a signing key "
+    "(--sign-key, OCIBUILD_SIGN_KEY or {ocibuild, [{sign_key, ...}]}) exclude each other: drop one";
 format_error({sign, Ref, Reason}) ->
     lists:flatten(io_lib:format("ocisign: signing ~ts failed: ~ts",
                                 [Ref, ocisign_port:format_error(Reason)]));

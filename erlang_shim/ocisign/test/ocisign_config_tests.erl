@@ -184,12 +184,29 @@ port_options_cwd_test() ->
         os:cmd("rm -rf '" ++ Root ++ "'")
     end.
 
+signer_test_() ->
+    Opts = fun(Keyless) -> #{keyless => Keyless, insecure_ignore_sct => false, fulcio_url => undefined,
+                             fulcio_root => "r.pem"} end,
+    [?_assertEqual({key, cli, "k.key"}, ocisign_config:signer({ok, cli, "k.key"}, Opts(false))),
+     ?_assertEqual({error, keyless_and_key}, ocisign_config:signer({ok, cli, "k.key"}, Opts(true))),
+     ?_assertEqual(keyless, ocisign_config:signer(none, Opts(true))),
+     ?_assertEqual(#{keyless => true, insecure_ignore_sct => false, fulcio_root => "/p/r.pem"},
+                   ocisign_config:signer_fields(keyless, Opts(true), "/p")),
+     ?_assertEqual(#{sign_key => "/k"}, ocisign_config:signer_fields("/k", Opts(false), "/p"))].
+
 options_test_() ->
     Defaults = #{recursive => true, annotations => #{}, allow_insecure_registry => false,
                  timeout_ms => undefined, bin => undefined, on_error => fail,
                  rekor_url => undefined, rekor_public_key => undefined,
-                 download_url => undefined, build_from_source => false},
+                 download_url => undefined, build_from_source => false,
+                 keyless => false, insecure_ignore_sct => false, fulcio_url => undefined, fulcio_root => undefined},
     [?_assertEqual({ok, Defaults, []}, options([])),
+     ?_assertEqual({ok, Defaults#{keyless => true, insecure_ignore_sct => true, fulcio_url => <<"https://fulcio.example">>,
+                                  fulcio_root => "root.pem"}, []},
+                   options([{keyless, true}, {insecure_ignore_sct, true}, {fulcio_url, "https://fulcio.example"},
+                            {fulcio_root, <<"root.pem">>}])),
+     ?_assertMatch({error, {bad_option, keyless, yes}}, options([{keyless, yes}])),
+     ?_assertMatch({error, {bad_option, fulcio_url, _}}, options([{fulcio_url, ""}])),
      ?_assertEqual({ok, Defaults#{recursive => false, on_error => warn, timeout_ms => 1000,
                                   bin => "/x/ocisign", allow_insecure_registry => true,
                                   annotations => #{<<"team">> => <<"core">>, <<"env">> => <<"prod">>}},
