@@ -96,7 +96,7 @@ func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, 
 // checkKeyed verifies a layer's signature with the request's key and, when
 // a bundle check is configured, its log bundle (required with RequireTlog).
 // The entry is nil when the layer's log entry was not checked.
-func (c *Client) checkKeyed(payload, sig []byte, l v1.Descriptor, req VerifyRequest) (*signing.LogEntry, error) {
+func (c *Client) checkKeyed(payload, sig []byte, l v1.Descriptor, req VerifyRequest, where string) (*signing.LogEntry, error) {
 	if err := req.Verifier.Verify(payload, sig); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (c *Client) checkKeyed(payload, sig []byte, l v1.Descriptor, req VerifyRequ
 			return nil, fmt.Errorf("transparency log bundle: %v", err)
 		}
 		if err != nil {
-			c.logf("%s: ignoring a transparency log bundle that does not verify: %v", l.Digest, err)
+			c.logf("%s: ignoring transparency log bundle that does not verify: %v", where, err)
 		}
 		return entry, nil
 	case req.RequireTlog:
@@ -167,7 +167,7 @@ func (c *Client) checkLayer(ctx context.Context, conn *repoConn, sigRef string, 
 		if logged, err = checkKeyless(cert, l.Annotations[BundleAnnotation], payload, sig, req.Keyless); err != nil {
 			return fail("%v", err)
 		}
-	} else if logged, err = c.checkKeyed(payload, sig, l, req); err != nil {
+	} else if logged, err = c.checkKeyed(payload, sig, l, req, fmt.Sprintf("%s layer %d", sigRef, i)); err != nil {
 		return fail("%v", err)
 	}
 	if logged != nil {

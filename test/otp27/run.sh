@@ -30,6 +30,9 @@ bind() {
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --bind /tmp "$root/tmp"
+# The machine'"'"'s host names, localhost above all: Fulcio'"'"'s HTTP gateway dials
+# its gRPC side as localhost, and a minbase root has no /etc/hosts.
+bind /etc/hosts
 mkdir -p "$gomodcache" "$gocache"
 for dir in "$repo" "$goroot" "$gomodcache" "$gocache" "$tools_dir"; do bind "$dir"; done
 touch "$root/usr/local/bin/docker-registry"
