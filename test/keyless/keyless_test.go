@@ -120,6 +120,22 @@ func TestKeylessSignatureVerifiedByCosign(t *testing.T) {
 			t.Errorf("cosign %s accepted a wrong issuer:\n%s", v, r)
 		}
 	}
+	// cosign v3 with the private instances in a trusted root (no environment).
+	root := trustedRoot(t)
+	for _, tc := range []struct {
+		identity string
+		ok       bool
+	}{{oidctest.Email, true}, {"someone-else@ocisign.test", false}} {
+		r, err := th.Run(th.IsolatedEnv(env.pkg.Home, env.pkg.TUF), 2*time.Minute, env.pkg.Tools.Cosign["v3"],
+			"verify", "--trusted-root", root, "--certificate-identity", tc.identity, "--certificate-oidc-issuer", env.issuer.URL,
+			"--insecure-ignore-sct", "--allow-insecure-registry", "--offline", image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (r.Code == 0) != tc.ok {
+			t.Errorf("cosign v3 --trusted-root as %s: exit %d, want success %v:\n%s", tc.identity, r.Code, tc.ok, r)
+		}
+	}
 	// ocisign's own keyless verify agrees with cosign.
 	for _, tc := range []struct {
 		policy []string
