@@ -27,6 +27,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ocisign/ocisign/test/internal/harness"
 )
 
 // Pinned versions; test/tools/{rekor,trillian}/go.mod pin the same.
@@ -173,7 +175,7 @@ func Start(ctx context.Context, opts Options) (l *Log, err error) {
 		return nil, err
 	}
 	// The Go binaries take their ports now; MariaDB and rekor-server later.
-	ports, err := freePorts(4)
+	ports, err := harness.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -480,25 +482,6 @@ func stopProc(p *proc, grace time.Duration) error {
 	// Whatever else is left in its group (nothing, normally).
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	return nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func randomHex(n int) string {
