@@ -48,7 +48,9 @@ func (s *server) keylessSignRequest(ctx context.Context, req *request, set setti
 		return registry.SignRequest{}, nil, false
 	}
 	opts := keyless.Options{Tokens: s.tokenSources(req), FulcioURL: set.FulcioURL, InsecureIgnoreSCT: req.insecureIgnoreSCT,
-		Logf: func(format string, args ...any) { s.cfg.Logf("request %s: "+format, append([]any{idText(req.id)}, args...)...) }}
+		Logf: func(format string, args ...any) {
+			s.cfg.Logf("request %s: "+format, append([]any{idText(req.id)}, args...)...)
+		}}
 	if set.FulcioRoot != "" {
 		if opts.Roots, err = s.loadRoots(ctx, set.FulcioRoot); err != nil {
 			s.replyFailure(ctx, req, err)
