@@ -12,9 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/errcode"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // putBlobs finishes the plan's uploads, in parallel.

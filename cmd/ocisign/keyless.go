@@ -30,12 +30,14 @@ func tokenSources(c *cli.Context) keyless.TokenSources {
 }
 
 // useKeyless decides between a key and an OIDC identity: keyless when asked
-// for, or (with a notice) when no key is configured and a token is at hand.
+// for (an explicit --key beats the config's keyless, as sign_key beats it
+// in the port), or (with a notice) when no key is configured and a token is
+// at hand.
 func (op *operation) useKeyless(c *cli.Context) (bool, error) {
-	if op.set.Keyless {
-		if c.IsSet("key") {
-			return false, usagef("--keyless and --key exclude each other: sign with one or the other")
-		}
+	if c.Bool("keyless") && c.IsSet("key") {
+		return false, usagef("--keyless and --key exclude each other: sign with one or the other")
+	}
+	if op.set.Keyless && !c.IsSet("key") {
 		return true, nil
 	}
 	if op.set.SignKey == "" && tokenSources(c).Available() {

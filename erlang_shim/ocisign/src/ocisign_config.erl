@@ -462,10 +462,14 @@ signer({ok, Source, KeyPath}, _Opts) ->
 signer(none, #{keyless := true}) ->
     keyless;
 signer(none, _Opts) ->
-    case os:getenv("SIGSTORE_ID_TOKEN") =/= false orelse os:getenv("ACTIONS_ID_TOKEN_REQUEST_URL") =/= false of
+    %% The program's own test (keyless.TokenSources.Available): a non-empty
+    %% SIGSTORE_ID_TOKEN, or both of GitHub's token variables.
+    case set("SIGSTORE_ID_TOKEN") orelse (set("ACTIONS_ID_TOKEN_REQUEST_URL") andalso set("ACTIONS_ID_TOKEN_REQUEST_TOKEN")) of
         true -> keyless;
         false -> none
     end.
+
+set(Var) -> not lists:member(os:getenv(Var), [false, ""]).
 
 %% @doc How a request says what to sign with: the key, or keyless (the
 %% program finds the identity token itself) with the {ocisign, [...]}
