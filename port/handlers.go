@@ -88,7 +88,7 @@ func (s *server) sign(ctx context.Context, req *request, set settings.Values) {
 			signReq.Tlog = logClient
 		}
 	}
-	signReq.Reference, signReq.Digest = req.reference, req.digest
+	signReq.Reference, signReq.Digest, signReq.JustPushed = req.reference, req.digest, req.justPushed
 	signReq.Annotations, signReq.Recursive = set.Annotations, set.Recursive
 	res, err := s.backend(req.allowInsecure).Sign(ctx, signReq)
 	if err == nil && res == nil {

@@ -67,6 +67,7 @@ func TestBadRequestsGetErrorRepliesAndServingGoesOn(t *testing.T) {
 		{"annotation empty key", `{"id":12,"op":"sign","reference":"r/x","annotations":{"":"v"}}`, CodeInvalidRequest, "12", `field "annotations" has an empty key`},
 		{"annotation duplicate key", `{"id":12,"op":"sign","reference":"r/x","annotations":{"a":"1","a":"2"}}`, CodeInvalidRequest, "12", `has the key "a" more than once`},
 		{"recursive string", `{"id":13,"op":"sign","reference":"r/x","recursive":"true"}`, CodeInvalidRequest, "13", `field "recursive" must be true or false, got string`},
+		{"just_pushed number", `{"id":13,"op":"sign","reference":"r/x","just_pushed":1}`, CodeInvalidRequest, "13", `field "just_pushed" must be true or false, got number`},
 		{"allow_insecure number", `{"id":13,"op":"verify","reference":"r/x","public_key":"p","allow_insecure_registry":1}`, CodeInvalidRequest, "13", `field "allow_insecure_registry" must be true or false, got number`},
 		{"timeout zero", `{"id":14,"op":"sign","reference":"r/x","timeout_ms":0}`, CodeInvalidRequest, "14", `field "timeout_ms" must be a positive integer (milliseconds), got 0`},
 		{"timeout negative", `{"id":14,"op":"sign","reference":"r/x","timeout_ms":-5}`, CodeInvalidRequest, "14", `got -5`},

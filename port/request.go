@@ -36,7 +36,7 @@ const (
 // refused so a typo such as "sign_kye" cannot silently fall back to the env.
 var opFields = map[string][]string{
 	"sign": {"reference", "digest", "sign_key", "annotations", "recursive", "allow_insecure_registry", "timeout_ms", "rekor_url", "rekor_public_key",
-		"keyless", "identity_token", "fulcio_url", "fulcio_root", "insecure_ignore_sct"},
+		"keyless", "identity_token", "fulcio_url", "fulcio_root", "insecure_ignore_sct", "just_pushed"},
 	"verify": {"reference", "digest", "public_key", "annotations", "allow_insecure_registry", "timeout_ms", "require_tlog", "rekor_public_key", "rekor_url",
 		"certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp", "fulcio_root"},
 	"public_key": {"sign_key"},
@@ -61,6 +61,7 @@ type request struct {
 	publicKey     string
 	annotations   map[string]string
 	recursive     bool
+	justPushed    bool // the caller pushed the image moments ago (registry.SignRequest.JustPushed)
 	allowInsecure bool
 	timeout       time.Duration // 0 = not given
 	// Transparency log; "" = not given (OCISIGN_REKOR_URL and
@@ -162,6 +163,7 @@ func parseRequest(frame []byte, maxTimeout time.Duration) (*request, *protoError
 		if req.op == "sign" {
 			req.signKey = p.str("sign_key", false)
 			req.recursive = p.boolean("recursive")
+			req.justPushed = p.boolean("just_pushed")
 			req.keyless = p.boolean("keyless")
 			req.identityToken = p.str("identity_token", false)
 			req.insecureIgnoreSCT = p.boolean("insecure_ignore_sct")

@@ -13,6 +13,7 @@ import (
 
 // The port applies the config file's annotations and recursive exactly as
 // the CLI does (both through internal/settings): it used to ignore them.
+// The request's own just_pushed reaches the registry too.
 func TestConfigDefaultsApplyToPortRequests(t *testing.T) {
 	var got registry.SignRequest
 	cfg := testConfig(nil)
@@ -25,7 +26,7 @@ func TestConfigDefaultsApplyToPortRequests(t *testing.T) {
 		}}
 	}
 	s := startSession(t, cfg)
-	s.sendFrame([]byte(`{"id":1,"op":"sign","reference":"r/x","sign_key":"k","annotations":{"env":"req"}}`))
+	s.sendFrame([]byte(`{"id":1,"op":"sign","reference":"r/x","sign_key":"k","annotations":{"env":"req"},"just_pushed":true}`))
 	if r := s.next(); !*r.OK {
 		t.Fatalf("reply %s", r.raw)
 	}
@@ -34,9 +35,9 @@ func TestConfigDefaultsApplyToPortRequests(t *testing.T) {
 	}
 	want := settings.Resolve(settings.Values{SignKey: "k", Annotations: map[string]string{"env": "req"}},
 		func(string) string { return "" }, cfg.Defaults, settings.Sign)
-	if !got.Recursive || !reflect.DeepEqual(got.Annotations, want.Annotations) ||
+	if !got.Recursive || !got.JustPushed || !reflect.DeepEqual(got.Annotations, want.Annotations) ||
 		!reflect.DeepEqual(got.Annotations, map[string]string{"team": "erlang", "env": "req"}) {
-		t.Fatalf("sign request %+v, want annotations %v and recursive", got, want.Annotations)
+		t.Fatalf("sign request %+v, want annotations %v, recursive and just pushed", got, want.Annotations)
 	}
 }
 

@@ -58,6 +58,11 @@ type SignRequest struct {
 	// the log entry instead of the bare key. It requires Tlog: without the
 	// log's time the certificate is worthless once it expires.
 	Certificate *signing.Certificate
+	// JustPushed says the caller pushed the image moments ago (the rebar3
+	// flow), so it most likely has no signature yet: round 1 then also
+	// uploads the config of a first signature, which saves a round trip when
+	// there is none and costs one unused blob upload when there is.
+	JustPushed bool
 }
 
 // TransparencyLog is what Sign needs from a transparency log (tlog.Client):

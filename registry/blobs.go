@@ -26,8 +26,9 @@ type blobUpload struct {
 }
 
 // startUpload POSTs data (whose digest is digest) monolithically.
-func (c *Client) startUpload(ctx context.Context, conn *repoConn, sigRef, digest string, data []byte) blobUpload {
-	up := blobUpload{digest: digest}
+func (c *Client) startUpload(ctx context.Context, conn *repoConn, sigRef, digest string, data []byte) (up blobUpload) {
+	up.digest = digest
+	defer func() { c.uploadModes.learn(conn.repo.RegistryStr(), up) }()
 	post := request{op: "upload blob", ref: sigRef + " (" + digest + ")", method: http.MethodPost,
 		url: conn.url("blobs", "uploads/") + "?digest=" + url.QueryEscape(digest), body: data,
 		contentType: "application/octet-stream", ok: []int{http.StatusCreated, http.StatusAccepted}}
@@ -78,8 +79,9 @@ func (up blobUpload) done(digest string) bool {
 }
 
 // finishUpload makes sure the blob is stored: nothing when round 1 stored
-// it, one PUT into round 1's session, or (when round 1 stored a different
-// blob, the speculative config of an append) a new upload.
+// it, one PUT into round 1's session, or a new upload when round 1 sent
+// nothing for it or stored a different blob (a first signature's config,
+// and the plan is an append).
 func (c *Client) finishUpload(ctx context.Context, conn *repoConn, sigRef string, up blobUpload, digest string, data []byte) error {
 	if up.err != nil {
 		return up.err
@@ -87,7 +89,7 @@ func (c *Client) finishUpload(ctx context.Context, conn *repoConn, sigRef string
 	if up.done(digest) {
 		return nil
 	}
-	if up.stored {
+	if up.location == nil {
 		if up = c.startUpload(ctx, conn, sigRef, digest, data); up.err != nil || up.stored {
 			return up.err
 		}

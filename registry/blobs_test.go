@@ -2,8 +2,10 @@ package registry
 
 import (
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
@@ -68,5 +70,67 @@ func TestMonolithicPostRefusedFallsBackToSession(t *testing.T) {
 	res, err := newTestClient(Options{}).Verify(ctx(t), VerifyRequest{Reference: reg.host + "/app:v1", Verifier: signer.Verifier()})
 	if err != nil || res.Valid != 1 {
 		t.Fatalf("verify after the fallback: %+v %v", res, err)
+	}
+}
+
+// Round 1 sends the config of a first signature only where it is likely
+// used: for a just-pushed image, or on a registry this client has seen open
+// sessions (a session takes whatever config the plan needs). Elsewhere —
+// a cold client on a registry that stores the POST, the CLI's case — an
+// append would make that upload a request for nothing, so the config waits
+// for the plan. Observed as the POSTs that reach the registry while round
+// 1's GET of the .sig tag is held.
+func TestRoundOneSendsTheConfigWhereItIsLikelyUsed(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		distribution bool
+		justPushed   bool
+		warm         bool // the client signed in this registry before
+		want         int32
+	}{
+		{name: "stores POSTs, cold, just pushed", justPushed: true, want: 2},
+		{name: "stores POSTs, cold", want: 1},
+		{name: "stores POSTs, warm", warm: true, want: 1},
+		{name: "sessions, cold", distribution: true, want: 1},
+		{name: "sessions, warm", distribution: true, warm: true, want: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var posts atomic.Int32
+			var held atomic.Int32 // POSTs seen while the GET was held; -1 until then
+			held.Store(-1)
+			reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
+				if tc.distribution {
+					asDistribution(r)
+				}
+				switch {
+				case !strings.HasPrefix(r.URL.Path, "/v2/app/"):
+				case r.Method == http.MethodPost:
+					posts.Add(1)
+				case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".sig") && held.Load() == -1:
+					deadline := time.Now().Add(500 * time.Millisecond)
+					for posts.Load() < 2 && time.Now().Before(deadline) {
+						time.Sleep(5 * time.Millisecond)
+					}
+					held.Store(posts.Load())
+				}
+				return false
+			})
+			reg.armed.Store(true)
+			c := newTestClient(Options{})
+			if tc.warm {
+				memtest.PushImage(t, reg.host+"/warm:v1")
+				if _, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/warm:v1", Signer: mustSigner(t)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			digest := memtest.PushImage(t, reg.host+"/app:v1")
+			posts.Store(0) // the image's own blobs
+			if _, err := c.Sign(ctx(t), SignRequest{Reference: reg.host + "/app@" + digest, Signer: mustSigner(t), JustPushed: tc.justPushed}); err != nil {
+				t.Fatal(err)
+			}
+			if got := held.Load(); got != tc.want {
+				t.Fatalf("%d blob POSTs in round 1, want %d", got, tc.want)
+			}
+		})
 	}
 }

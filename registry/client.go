@@ -37,9 +37,10 @@ type Client struct {
 	maxPushRetries int
 	locker         *tagLocker
 
-	mu         sync.Mutex
-	transports map[transportKey]*transportEntry
-	pings      pingCache
+	mu          sync.Mutex
+	transports  map[transportKey]*transportEntry
+	pings       pingCache
+	uploadModes uploadModes
 }
 
 type transportKey struct {

@@ -43,24 +43,29 @@ type pendingBlob struct {
 }
 
 // planAppend is round 1 (docs/design.md): GET the .sig manifest ‖ upload
-// the payload and the config of a first signature (what a freshly pushed
-// image needs, so nothing is left to upload after round 1); dedupe; compute
-// the config and the blobs still missing. Upload sessions the plan does not
-// use are cancelled (job.cancels waits for that), so none is left open.
-// With uploadAll every blob is uploaded again, even one the manifest references.
+// the payload ‖ upload the config of a first signature where it is likely
+// used (uploadModes: a freshly pushed image, or a registry answering with a
+// session any blob can use), so that often nothing is left to upload after
+// round 1; dedupe; compute the config and the blobs still missing. Upload
+// sessions the plan does not use are cancelled (job.cancels waits for
+// that), so none is left open. With uploadAll every blob is uploaded
+// again, even one the manifest references.
 func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, bundles *bundleChecker, uploadAll bool) (*appendPlan, error) {
 	job.tag = SignatureTag(job.subject)
 	job.sigRef = conn.repo.Tag(job.tag).Name()
-	firstConfig, _, err := mergedConfig(nil, nil, []v1.Hash{job.payloadHash})
-	if err != nil {
-		return nil, &errcode.Error{Op: "append signature", Ref: job.sigRef, Code: errcode.CodeInternal, Err: err}
+	var firstConfig []byte
+	if job.justPushed || c.uploadModes.opensSessions(conn.repo.RegistryStr()) {
+		var err error
+		if firstConfig, _, err = mergedConfig(nil, nil, []v1.Hash{job.payloadHash}); err != nil {
+			return nil, &errcode.Error{Op: "append signature", Ref: job.sigRef, Code: errcode.CodeInternal, Err: err}
+		}
 	}
 	var existing *existingSignatures
 	var headerDigest string
 	var readErr error
-	uploads := make([]blobUpload, 2)
+	uploads := make([]blobUpload, 2) // payload, config; a zero upload: not sent
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		existing, headerDigest, readErr = c.readSignaturesDigest(ctx, conn, job.sigRef, job.tag)
@@ -69,10 +74,13 @@ func (c *Client) planAppend(ctx context.Context, conn *repoConn, job *signJob, b
 		defer wg.Done()
 		uploads[0] = c.startUpload(ctx, conn, job.sigRef, job.payloadHash.String(), job.payload)
 	}()
-	go func() {
-		defer wg.Done()
-		uploads[1] = c.startUpload(ctx, conn, job.sigRef, sha256Digest(firstConfig), firstConfig)
-	}()
+	if firstConfig != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			uploads[1] = c.startUpload(ctx, conn, job.sigRef, sha256Digest(firstConfig), firstConfig)
+		}()
+	}
 	wg.Wait()
 	plan, err := c.planWith(ctx, conn, job, bundles, uploadAll, existing, headerDigest, readErr, uploads)
 	var pending []pendingBlob

@@ -32,6 +32,7 @@ type signJob struct {
 	wantLog     bool              // a transparency log entry was asked for
 	tlog        *signing.LogEntry // set once the log has recorded the signature
 	certificate *signing.Certificate
+	justPushed  bool // SignRequest.JustPushed
 	// seen: other signers' layers read from the tag during this append, in
 	// first-seen order; one that disappears was dropped by a stale writer.
 	seen     map[string]json.RawMessage
@@ -104,7 +105,7 @@ func (c *Client) prepare(req SignRequest, repo name.Repository, digest string) (
 		return nil, err
 	}
 	job := &signJob{subject: digest, payload: payload, payloadHash: h, signature: sig, verifier: req.Signer.Verifier(),
-		wantLog: req.Tlog != nil, certificate: req.Certificate,
+		wantLog: req.Tlog != nil, certificate: req.Certificate, justPushed: req.JustPushed,
 		annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)}}
 	if c := req.Certificate; c != nil {
 		job.annotations[CertificateAnnotation] = string(c.LeafPEM)

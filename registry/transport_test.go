@@ -378,23 +378,28 @@ func TestErrorCodeMapping(t *testing.T) {
 
 // Request counts per case, on a registry that stores monolithic blob
 // POSTs (the in-process one, like zot or go-containerregistry) and on one
-// that opens a session instead (distribution). Bounds per case: warm
-// append, deduplicated re-sign, and whether unused sessions are cancelled.
+// that opens a session instead (distribution). Bounds per case: a first
+// signature of a just-pushed image, a warm append, a cold client's append
+// (the CLI), a deduplicated re-sign, and whether unused sessions are
+// cancelled.
 func TestRequestCounts(t *testing.T) {
 	for _, tc := range []struct {
-		name                 string
-		distribution         bool
-		firstSig, warmAppend int
-		dedupe               int
-		cancels              string
+		name                             string
+		distribution                     bool
+		firstSig, warmAppend, coldAppend int
+		dedupe                           int
+		cancels                          string
 	}{
-		// first: GET .sig ‖ HEAD resolve ‖ 2×POST blob (stored); PUT manifest; HEAD read-back.
-		// append: the same, with the merged config POSTed ‖ HEAD .sig (pre-push check) before the PUT.
-		// dedupe: GET .sig ‖ HEAD resolve ‖ 2×POST blob; nothing else.
-		{name: "monolithic", firstSig: 6, warmAppend: 8, dedupe: 4},
-		// first and append: GET .sig ‖ HEAD resolve ‖ 2×POST (sessions); 2×PUT blob ‖ HEAD .sig;
-		// PUT manifest; HEAD read-back. dedupe: round 1, then 2×DELETE of the unused sessions.
-		{name: "distribution", distribution: true, firstSig: 9, warmAppend: 9, dedupe: 6, cancels: "DELETE blob upload (session)=2"},
+		// first (JustPushed): GET .sig ‖ HEAD resolve ‖ 2×POST blob (stored); PUT manifest; HEAD read-back.
+		// append: GET .sig ‖ HEAD resolve ‖ POST payload; POST merged config ‖ HEAD .sig (pre-push
+		// check); PUT manifest; HEAD read-back — the same warm or cold (no config in round 1: it would
+		// be a first signature's, unused). dedupe: GET .sig ‖ HEAD resolve ‖ POST payload.
+		{name: "monolithic", firstSig: 6, warmAppend: 7, coldAppend: 7, dedupe: 3},
+		// first and warm append: GET .sig ‖ HEAD resolve ‖ 2×POST (sessions); 2×PUT blob ‖ HEAD .sig;
+		// PUT manifest; HEAD read-back (a warm client knows the registry opens sessions, which take any
+		// blob). A cold append opens the config's session in round 2 instead (a PUT in round 3).
+		// dedupe: round 1, then 2×DELETE of the unused sessions.
+		{name: "distribution", distribution: true, firstSig: 9, warmAppend: 9, coldAppend: 9, dedupe: 6, cancels: "DELETE blob upload (session)=2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := frontedRegistry(t, func(w http.ResponseWriter, r *http.Request) bool {
@@ -404,22 +409,22 @@ func TestRequestCounts(t *testing.T) {
 				return false
 			})
 			reg.armed.Store(true)
-			checkRequestCounts(t, reg.host, tc.firstSig, tc.warmAppend, tc.dedupe, tc.cancels)
+			checkRequestCounts(t, reg.host, tc.firstSig, tc.warmAppend, tc.coldAppend, tc.dedupe, tc.cancels)
 		})
 	}
 }
 
-func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, dedupeBound int, cancels string) {
+func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, coldAppend, dedupeBound int, cancels string) {
 	memtest.PushImage(t, host+"/app:v1")
 	counter := memtest.NewCounter()
 	c := newTestClient(Options{Transport: counter})
 	ref := host + "/app:v1"
 
-	if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t)}); err != nil {
+	if _, err := c.Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t), JustPushed: true}); err != nil {
 		t.Fatal(err)
 	}
 	first, detail := counter.Snapshot()
-	t.Logf("first signature, cold client: %d requests (%s)", first, detail)
+	t.Logf("first signature of a just-pushed image, cold client: %d requests (%s)", first, detail)
 	// A cold client adds the ping: an https attempt and the http answer.
 	if first > firstSig+2 {
 		t.Fatalf("a first signature with a cold client took %d requests, bound is %d + 2 ping requests", first, firstSig)
@@ -434,6 +439,16 @@ func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, dedupeB
 	t.Logf("append, warm client: %d requests (%s)", warm, detail)
 	if warm > warmAppend {
 		t.Fatalf("append with a warm client took %d requests, documented bound is %d", warm, warmAppend)
+	}
+
+	cold := newTestClient(Options{Transport: counter})
+	if _, err := cold.Sign(ctx(t), SignRequest{Reference: ref, Signer: mustSigner(t), Annotations: map[string]string{"n": "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	n, detail := counter.Snapshot()
+	t.Logf("append, cold client (the CLI): %d requests (%s)", n, detail)
+	if n > coldAppend+2 {
+		t.Fatalf("append with a cold client took %d requests, bound is %d + 2 ping requests", n, coldAppend)
 	}
 
 	res, err = c.Sign(ctx(t), SignRequest{Reference: ref, Signer: second, Annotations: map[string]string{"n": "2"}})
@@ -464,9 +479,9 @@ func checkRequestCounts(t *testing.T, host string, firstSig, warmAppend, dedupeB
 		t.Fatal("verify with an unrelated key succeeded")
 	}
 	ver, detail := counter.Snapshot()
-	t.Logf("verify 2 layers, warm client: %d requests (%s)", ver, detail)
-	if ver != 4 {
-		t.Fatalf("verify took %d requests, want HEAD + GET .sig + 2 blobs", ver)
+	t.Logf("verify 3 layers, warm client: %d requests (%s)", ver, detail)
+	if ver != 5 {
+		t.Fatalf("verify took %d requests, want HEAD + GET .sig + 3 blobs", ver)
 	}
 }
 

@@ -154,7 +154,8 @@ sign_once(Request, OpenOpts) ->
 %% @doc Request keys: reference (required), digest, sign_key, annotations
 %% (map or proplist), recursive, allow_insecure_registry, timeout_ms,
 %% rekor_url (record each signature in that Rekor log before pushing it),
-%% rekor_public_key (PEM file of the log's key; send an absolute path). The
+%% rekor_public_key (PEM file of the log's key; send an absolute path),
+%% just_pushed (the image was pushed moments ago: one round trip fewer). The
 %% reply is awaited for timeout_ms plus 5 s; without timeout_ms, for the
 %% program's default of 300000 ms plus 5 s (so pass timeout_ms when an
 %% OCISIGN_CONFIG file sets a longer default).
@@ -263,7 +264,7 @@ sign_field(K, V, Acc) when K =:= reference; K =:= digest; K =:= sign_key;
 sign_field(annotations, V, Acc) ->
     Acc#{<<"annotations">> => annotations(V)};
 sign_field(K, V, Acc) when K =:= recursive; K =:= allow_insecure_registry; K =:= keyless;
-                           K =:= insecure_ignore_sct ->
+                           K =:= insecure_ignore_sct; K =:= just_pushed ->
     case is_boolean(V) of
         true -> Acc#{atom_to_binary(K, utf8) => V};
         false -> bad_field("~p must be true or false, got ~p", [K, V])
@@ -278,7 +279,7 @@ sign_field(K, _, _) ->
     bad_field("unknown field ~p in a sign request (known: reference, digest, sign_key, "
               "annotations, recursive, allow_insecure_registry, timeout_ms, rekor_url, "
               "rekor_public_key, keyless, identity_token, fulcio_url, fulcio_root, "
-              "insecure_ignore_sct)", [K]).
+              "insecure_ignore_sct, just_pushed)", [K]).
 
 %% Transparency log fields, shared by sign and verify.
 tlog_field(rekor_url, V, Acc) ->

@@ -104,8 +104,10 @@ sign_printed(State, #{port := Pid, key := Key, opts := Opts, push := Push, root 
                  #{digest := D} ->
                      D
              end,
+    %% ocibuild pushed the image moments ago: it most likely has no
+    %% signature yet, which lets the program upload everything in one round.
     Result = case Refs of
-                 {ok, Refs1} -> sign_each(Pid, requests(Refs1, Digest, Key, Opts, Root));
+                 {ok, Refs1} -> sign_each(Pid, [R#{just_pushed => true} || R <- requests(Refs1, Digest, Key, Opts, Root)]);
                  {error, Reason} -> {error, {config, Reason}}
              end,
     outcome(Result, State, Opts).

@@ -12,6 +12,7 @@ request_validation_test_() ->
      ?_assertMatch({error, {invalid_request, <<"unknown field key", _/binary>>}},
                    S(#{reference => "r/x:1", key => "k"})),
      ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", recursive => "yes"})),
+     ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", just_pushed => 1})),
      ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", timeout_ms => -1})),
      ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", annotations => [{"", "v"}]})),
      ?_assertMatch({error, {invalid_request, _}}, S(#{reference => "r/x:1", annotations => 7})),
@@ -19,7 +20,7 @@ request_validation_test_() ->
      ?_assertEqual({error, closed}, S(#{reference => <<"r/x:1">>, digest => "sha256:00",
                                         sign_key => "k", annotations => #{a => "b"},
                                         recursive => true, allow_insecure_registry => false,
-                                        timeout_ms => 10})),
+                                        just_pushed => true, timeout_ms => 10})),
      ?_assertEqual(ok, ocisign_port:close(Nobody)),
      ?_assertEqual({error, closed}, ocisign_port:os_pid(Nobody))].
 
