@@ -53,15 +53,9 @@ func (b *bench) concurrency(trials int) error {
 			}
 			close(start)
 			wg.Wait()
-			missing := 0
-			for i := 0; i < signers; i++ {
-				r, err := th.Run(b.env(), time.Minute, b.ocisign, "verify", "--key", pubs[i], ref)
-				if err != nil {
-					return err
-				}
-				if r.Code != 0 {
-					missing++
-				}
+			missing, err := b.missingSignatures(ref, pubs)
+			if err != nil {
+				return err
 			}
 			lost += missing
 			if missing > 0 {
@@ -98,15 +92,9 @@ func (b *bench) concurrency(trials int) error {
 				portFailed++
 			}
 		}
-		missing := 0
-		for i := 0; i < signers; i++ {
-			r, err := th.Run(b.env(), time.Minute, b.ocisign, "verify", "--key", pubs[i], ref)
-			if err != nil {
-				return err
-			}
-			if r.Code != 0 {
-				missing++
-			}
+		missing, err := b.missingSignatures(ref, pubs)
+		if err != nil {
+			return err
 		}
 		lost += missing
 		if missing > 0 {
@@ -116,4 +104,19 @@ func (b *bench) concurrency(trials int) error {
 	b.printf("| 8 requests on one ocisign port | %d | %d | %d (%.0f%%) | %d | %d |\n\n", trials, trials*signers, lost,
 		100*float64(lost)/float64(trials*signers), badTrials, portFailed)
 	return nil
+}
+
+// missingSignatures counts the public keys whose signature ref lacks.
+func (b *bench) missingSignatures(ref string, pubs []string) (int, error) {
+	missing := 0
+	for _, pub := range pubs {
+		r, err := th.Run(b.env(), time.Minute, b.ocisign, "verify", "--key", pub, ref)
+		if err != nil {
+			return 0, err
+		}
+		if r.Code != 0 {
+			missing++
+		}
+	}
+	return missing, nil
 }
