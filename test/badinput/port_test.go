@@ -45,7 +45,7 @@ func portCases() []portCase {
 		{name: "unknown op", frame: f(`{"id":"x","op":"Sign"}`),
 			want: `{"id":"x","ok":false,"error":{"code":"unknown_op","message":"unknown op \"Sign\" (expected sign, verify, public_key, connect, identity, version or exit)","retryable":false}}`},
 		{name: "typo in a field", frame: f(`{"id":8,"op":"sign","reference":"{reg}/a:1","sign_kye":"k.key"}`),
-			want: `{"id":8,"ok":false,"error":{"code":"invalid_request","message":"unknown field \"sign_kye\" for op \"sign\" (allowed: reference, digest, sign_key, annotations, recursive, allow_insecure_registry, timeout_ms, rekor_url, rekor_public_key, keyless, identity_token, fulcio_url, fulcio_root, insecure_ignore_sct)","retryable":false}}`},
+			want: `{"id":8,"ok":false,"error":{"code":"invalid_request","message":"unknown field \"sign_kye\" for op \"sign\" (allowed: reference, digest, sign_key, annotations, recursive, allow_insecure_registry, timeout_ms, rekor_url, rekor_public_key, keyless, identity_token, fulcio_url, fulcio_root, insecure_ignore_sct, just_pushed)","retryable":false}}`},
 		{name: "recursive a string", frame: f(`{"id":9,"op":"sign","reference":"{reg}/a:1","recursive":"yes"}`),
 			want: `{"id":9,"ok":false,"error":{"code":"invalid_request","message":"field \"recursive\" must be true or false, got string","retryable":false}}`},
 		{name: "empty reference", frame: f(`{"id":10,"op":"sign","reference":""}`),
