@@ -166,10 +166,7 @@ func (f *Fulcio) post(ctx context.Context, path string, body []byte, tok *Token)
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(reply, &e)
-		msg := strings.ReplaceAll(e.Message, tok.Raw(), "[REDACTED]")
-		if len(msg) > 300 {
-			msg = msg[:300] + "…"
-		}
+		msg := errcode.Clip(strings.ReplaceAll(e.Message, tok.Raw(), "[REDACTED]"), 300)
 		detail := "Fulcio refused to issue a certificate"
 		if msg != "" {
 			detail += ": " + msg

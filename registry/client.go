@@ -17,6 +17,7 @@ import (
 
 	"github.com/ocisign/ocisign/internal/errcode"
 	"github.com/ocisign/ocisign/internal/loopback"
+	"github.com/ocisign/ocisign/internal/retry"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -31,7 +32,7 @@ type Client struct {
 	base      http.RoundTripper
 	baseInsec http.RoundTripper // for explicitly insecure hosts: TLS not verified
 	timeout   time.Duration
-	retry     retryPolicy
+	retry     retry.Policy
 	// readBack checks after each push that our layer survived concurrent writers.
 	readBack       bool
 	maxPushRetries int

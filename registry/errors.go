@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/ocisign/ocisign/internal/errcode"
+	"github.com/ocisign/ocisign/internal/retry"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
@@ -28,7 +29,7 @@ func codeForStatus(status int) (string, bool) {
 		return errcode.CodeDenied, false
 	case status == http.StatusNotFound:
 		return errcode.CodeNotFound, false
-	case retryableStatus(status):
+	case retry.Status(status):
 		return errcode.CodeUnavailable, true
 	}
 	return errcode.CodeRegistryError, false
@@ -56,7 +57,7 @@ func registryDetail(terr *transport.Error) string {
 		if e.Message != "" {
 			s += ": " + e.Message
 		}
-		parts = append(parts, clip(s, 300))
+		parts = append(parts, errcode.Clip(s, 300))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -73,13 +74,6 @@ func hasRegistryCode(err error, codes ...transport.ErrorCode) bool {
 		}
 	}
 	return false
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // statusError builds the Error for an unexpected HTTP response.
@@ -125,14 +119,14 @@ func transportError(ctx context.Context, op, ref string, err error, tries int, a
 		e.Err = errors.New("TLS failed")
 		e.Detail = fmt.Sprintf("https://%s failed on TLS (%s), and the plain-HTTP fallback got %s; trust the "+
 			"registry's CA (SSL_CERT_FILE) or pass --allow-insecure-registry to skip verification",
-			fallback.host, clip(fallback.tls.Error(), 300), fallbackAnswer(fallback.fallback))
+			fallback.host, errcode.Clip(fallback.tls.Error(), 300), fallbackAnswer(fallback.fallback))
 	case errors.As(err, &terr):
 		// Never render terr.Error(): its raw body may echo anything.
 		e.Status = terr.StatusCode
 		e.Code, e.Retryable = codeForStatus(terr.StatusCode)
 		var parts []string
 		for _, d := range terr.Errors {
-			parts = append(parts, clip(fmt.Sprintf("%s: %s", d.Code, d.Message), 300))
+			parts = append(parts, errcode.Clip(fmt.Sprintf("%s: %s", d.Code, d.Message), 300))
 		}
 		e.Detail = strings.Join(parts, "; ")
 		if r := terr.Request; r != nil && r.URL != nil {
@@ -167,7 +161,7 @@ func fallbackAnswer(err error) string {
 	if errors.As(err, &terr) {
 		return fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
 	}
-	return clip(err.Error(), 200)
+	return errcode.Clip(err.Error(), 200)
 }
 
 // retryableNetError reports transient network failures worth another try.

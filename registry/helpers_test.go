@@ -51,8 +51,8 @@ func TestMain(m *testing.M) {
 // itself give clients one directory (lockingClient).
 func newTestClient(opts Options) *Client {
 	c := New(opts)
-	c.retry.baseDelay = 2 * time.Millisecond
-	c.retry.maxDelay = 20 * time.Millisecond
+	c.retry.BaseDelay = 2 * time.Millisecond
+	c.retry.MaxDelay = 20 * time.Millisecond
 	if dir, err := os.MkdirTemp(lockRoot, "host-"); err == nil {
 		c.locker = &tagLocker{candidates: func() []string { return []string{dir} }}
 	}

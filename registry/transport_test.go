@@ -17,6 +17,7 @@ import (
 
 	"github.com/ocisign/ocisign/internal/errcode"
 	"github.com/ocisign/ocisign/internal/memregistry/memtest"
+	"github.com/ocisign/ocisign/internal/retry"
 
 	"github.com/ocisign/ocisign/signing"
 )
@@ -517,37 +518,42 @@ func TestConcurrentSignsShareOneTransport(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	rt := &retryTransport{policy: retryPolicy{maxRetries: 3, baseDelay: time.Millisecond, maxDelay: 10 * time.Second}}
-	resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3"}}}
-	if d, ok := rt.backoff(0, resp, nil); !ok || d != 3*time.Second {
-		t.Fatalf("429 with Retry-After 3: %v %v", d, ok)
-	}
-	resp = &http.Response{StatusCode: http.StatusBadRequest, Header: http.Header{}}
-	if _, ok := rt.backoff(0, resp, nil); ok {
-		t.Fatal("400 retried")
-	}
-	if _, ok := rt.backoff(0, nil, errors.New("x509: certificate signed by unknown authority")); ok {
-		t.Fatal("TLS failure retried")
-	}
-	resp = &http.Response{StatusCode: http.StatusServiceUnavailable,
-		Header: http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}}}
-	if d, ok := rt.backoff(0, resp, nil); !ok || d != rt.policy.maxDelay {
-		t.Fatalf("HTTP-date Retry-After an hour away: %v %v, want the %v cap", d, ok, rt.policy.maxDelay)
-	}
-	// A Retry-After beyond the deadline is not waited for.
+// The registry's transport retries what the policy (internal/retry) calls
+// transient, not a client error or a TLS failure, and does not wait into
+// the deadline.
+func TestRetryTransport(t *testing.T) {
 	var calls atomic.Int32
+	status := atomic.Int32{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.Header().Set("Retry-After", "5")
-		w.WriteHeader(http.StatusServiceUnavailable)
+		w.WriteHeader(int(status.Load()))
 	}))
 	defer srv.Close()
-	rt.inner = http.DefaultTransport
+	rt := &retryTransport{inner: http.DefaultTransport, policy: retry.Policy{MaxRetries: 3, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Second}}
+	get := func(c context.Context) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(c, http.MethodGet, srv.URL, nil)
+		return rt.RoundTrip(req)
+	}
+	status.Store(http.StatusBadRequest)
+	if resp, err := get(context.Background()); err != nil || resp.StatusCode != http.StatusBadRequest || calls.Load() != 1 {
+		t.Fatalf("400: %v %v after %d calls, want one", resp, err, calls.Load())
+	}
+	tlsRT := &retryTransport{inner: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return nil, errors.New("x509: certificate signed by unknown authority")
+	}), policy: rt.policy}
+	calls.Store(0)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	if _, err := tlsRT.RoundTrip(req); err == nil || calls.Load() != 1 {
+		t.Fatalf("TLS failure: %v after %d calls, want one", err, calls.Load())
+	}
+	// A Retry-After beyond the deadline is not waited for.
+	status.Store(http.StatusServiceUnavailable)
+	calls.Store(0)
 	c, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(c, http.MethodGet, srv.URL, nil)
-	resp, err := rt.RoundTrip(req)
+	resp, err := get(c)
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || calls.Load() != 1 {
 		t.Fatalf("got %v %v after %d calls", resp, err, calls.Load())
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ocisign/ocisign/internal/errcode"
 	"golang.org/x/crypto/nacl/secretbox"
 	"golang.org/x/crypto/scrypt"
 )
@@ -66,14 +67,14 @@ func decryptCosignKey(body []byte, password PasswordFunc) ([]byte, error) {
 		return nil, ErrInvalidKey.with("encrypted key body is not valid JSON (corrupt or truncated)")
 	}
 	if env.KDF.Name != kdfScrypt {
-		return nil, ErrUnsupportedKey.with("encrypted key uses key derivation %q; only %q is supported", clip(env.KDF.Name), kdfScrypt)
+		return nil, ErrUnsupportedKey.with("encrypted key uses key derivation %q; only %q is supported", errcode.Clip(env.KDF.Name, maxQuoted), kdfScrypt)
 	}
 	if !scryptParamsAccepted(env.KDF.Params) {
 		return nil, ErrUnsupportedKey.with("encrypted key uses scrypt parameters N=%d r=%d p=%d; only N=32768, 65536 or 131072 with r=8 p=1 are accepted (as cosign does)",
 			env.KDF.Params.N, env.KDF.Params.R, env.KDF.Params.P)
 	}
 	if env.Cipher.Name != cipherSecretbox {
-		return nil, ErrUnsupportedKey.with("encrypted key uses cipher %q; only %q is supported", clip(env.Cipher.Name), cipherSecretbox)
+		return nil, ErrUnsupportedKey.with("encrypted key uses cipher %q; only %q is supported", errcode.Clip(env.Cipher.Name, maxQuoted), cipherSecretbox)
 	}
 	if len(env.KDF.Salt) == 0 {
 		return nil, ErrInvalidKey.with("encrypted key has no scrypt salt (corrupt)")

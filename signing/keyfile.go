@@ -13,6 +13,7 @@ import (
 	"math/big"
 
 	"github.com/ocisign/ocisign/internal/bounded"
+	"github.com/ocisign/ocisign/internal/errcode"
 )
 
 // MaxKeyFileSize bounds what a key file may hold. Real keys are a few KiB;
@@ -154,7 +155,7 @@ func parsePrivateKey(data []byte, path string, password PasswordFunc) (*Signer, 
 		return nil, ErrInvalidKey.with("this is a certificate; signing needs the private key")
 	default:
 		return nil, ErrInvalidKey.with("PEM block type %q is not a private key format ocisign reads "+
-			"(ENCRYPTED SIGSTORE PRIVATE KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY)", clip(block.Type))
+			"(ENCRYPTED SIGSTORE PRIVATE KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY)", errcode.Clip(block.Type, maxQuoted))
 	}
 	if err != nil {
 		return nil, err
@@ -211,16 +212,11 @@ func describeEncrypted(block *pem.Block) string {
 	if block.Type == "ENCRYPTED PRIVATE KEY" {
 		return "ENCRYPTED PRIVATE KEY"
 	}
-	return clip(block.Type) + " with Proc-Type: 4,ENCRYPTED"
+	return errcode.Clip(block.Type, maxQuoted) + " with Proc-Type: 4,ENCRYPTED"
 }
 
-// clip bounds attacker-chosen text that ends up in an error.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
-}
+// maxQuoted bounds a name from a key or log file quoted in an error.
+const maxQuoted = 40
 
 // ParsePublicKey decodes a PKIX "PUBLIC KEY" or PKCS#1 "RSA PUBLIC KEY" PEM,
 // the forms cosign verify --key reads. Certificates are refused as cosign
@@ -260,7 +256,7 @@ func parsePublicKey(data []byte) (*Verifier, error) {
 		return nil, ErrInvalidKey.with("this is a private key (%s); verifying needs the public key "+
 			"(`ocisign public-key --key <private key>` prints it)", block.Type)
 	default:
-		return nil, ErrInvalidKey.with("PEM block type %q is not a public key format ocisign reads (PUBLIC KEY, RSA PUBLIC KEY)", clip(block.Type))
+		return nil, ErrInvalidKey.with("PEM block type %q is not a public key format ocisign reads (PUBLIC KEY, RSA PUBLIC KEY)", errcode.Clip(block.Type, maxQuoted))
 	}
 	return NewVerifier(pub)
 }

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ocisign/ocisign/internal/errcode"
 )
 
 // RekorBundle is the value of the dev.sigstore.cosign/bundle layer annotation
@@ -121,7 +123,7 @@ func ParseRekorPublicKeys(pemBytes []byte, path string) (*RekorKeys, error) {
 			break
 		}
 		if block.Type != "PUBLIC KEY" {
-			return nil, at(ErrInvalidKey.with("transparency log key: PEM block %q is not a PUBLIC KEY", clip(block.Type)), path)
+			return nil, at(ErrInvalidKey.with("transparency log key: PEM block %q is not a PUBLIC KEY", errcode.Clip(block.Type, maxQuoted)), path)
 		}
 		k, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
@@ -265,7 +267,7 @@ func (b *RekorBundle) VerifySET(keys *RekorKeys) error {
 	pub, ok := keys.byID[b.Payload.LogID]
 	if !ok {
 		return fmt.Errorf("bundle is from log %s, whose public key is not trusted (trusted: %s)",
-			clip(b.Payload.LogID), strings.Join(keys.LogIDs(), ", "))
+			errcode.Clip(b.Payload.LogID, maxQuoted), strings.Join(keys.LogIDs(), ", "))
 	}
 	sum := sha256.Sum256(CanonicalSETPayload(b.Payload))
 	if !ecdsa.VerifyASN1(pub, sum[:], b.SignedEntryTimestamp) {
@@ -286,7 +288,7 @@ func (b *RekorBundle) Entry() (*HashedRekord, string, error) {
 		return nil, "", fmt.Errorf("bundle body is not a Rekor entry: %v", err)
 	}
 	if e.Kind != "hashedrekord" || e.APIVersion != "0.0.1" {
-		return nil, "", fmt.Errorf("bundle body is a %q %q entry, want hashedrekord 0.0.1", clip(e.Kind), clip(e.APIVersion))
+		return nil, "", fmt.Errorf("bundle body is a %q %q entry, want hashedrekord 0.0.1", errcode.Clip(e.Kind, maxQuoted), errcode.Clip(e.APIVersion, maxQuoted))
 	}
 	return &e, RekorEntryUUID(raw), nil
 }
@@ -354,11 +356,11 @@ func (e *HashedRekord) Matches(payload, signature []byte, signer *Verifier) erro
 		return errors.New("log entry was made with a different public key than the verification key")
 	}
 	if e.Spec.Data.Hash.Algorithm != "sha256" {
-		return fmt.Errorf("log entry hash algorithm is %q; cosign requires sha256", clip(e.Spec.Data.Hash.Algorithm))
+		return fmt.Errorf("log entry hash algorithm is %q; cosign requires sha256", errcode.Clip(e.Spec.Data.Hash.Algorithm, maxQuoted))
 	}
 	sum := sha256.Sum256(payload)
 	if e.Spec.Data.Hash.Value != hex.EncodeToString(sum[:]) { // cosign compares lower-case hex exactly
-		return fmt.Errorf("log entry is for payload sha256:%s, not this layer's sha256:%x", clip(e.Spec.Data.Hash.Value), sum)
+		return fmt.Errorf("log entry is for payload sha256:%s, not this layer's sha256:%x", errcode.Clip(e.Spec.Data.Hash.Value, maxQuoted), sum)
 	}
 	return nil
 }

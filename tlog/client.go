@@ -18,9 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ocisign/ocisign/internal/bounded"
 	"github.com/ocisign/ocisign/internal/errcode"
 	"github.com/ocisign/ocisign/internal/loopback"
+	"github.com/ocisign/ocisign/internal/retry"
 	"github.com/ocisign/ocisign/internal/serviceurl"
 
 	"github.com/ocisign/ocisign/signing"
@@ -73,14 +73,12 @@ type Options struct {
 
 // Client talks to one Rekor v1 log. It is safe for concurrent use.
 type Client struct {
-	base        *url.URL
-	name        string // base URL without credentials, for messages
-	http        *http.Client
-	timeout     time.Duration
-	maxAttempts int
-	userAgent   string
-	// sleep waits between attempts; tests replace it to see the waits.
-	sleep func(ctx context.Context, d time.Duration) error
+	base      *url.URL
+	name      string // base URL without credentials, for messages
+	http      *http.Client
+	timeout   time.Duration
+	retry     retry.Policy
+	userAgent string
 
 	mu   sync.Mutex
 	keys *signing.RekorKeys
@@ -96,20 +94,22 @@ func New(rawURL string, opts Options) (*Client, error) {
 			Err: fmt.Errorf("the Rekor URL %w", err)}
 	}
 	c := &Client{base: u, name: RedactURL(u.String()), http: opts.HTTPClient, timeout: opts.Timeout,
-		maxAttempts: opts.MaxAttempts, userAgent: opts.UserAgent}
+		userAgent: opts.UserAgent}
 	if c.http == nil {
 		c.http = &http.Client{Transport: http.DefaultTransport}
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	if c.maxAttempts <= 0 {
-		c.maxAttempts = 3
+	// At most 3 attempts unless told; a log's Retry-After is capped so a
+	// bad header cannot hold an upload for its whole deadline.
+	c.retry = retry.Policy{MaxRetries: 2, BaseDelay: 250 * time.Millisecond, MaxDelay: maxRetryAfter}
+	if opts.MaxAttempts > 0 {
+		c.retry.MaxRetries = opts.MaxAttempts - 1
 	}
 	if c.userAgent == "" {
 		c.userAgent = "ocisign"
 	}
-	c.sleep = bounded.Sleep
 	c.keys = opts.Keys
 	if c.keys == nil {
 		keys, err := TrustedKeys(opts.PublicKey, opts.PublicKeyFile)
@@ -287,7 +287,7 @@ func (c *Client) checkReply(body, payload, signature []byte, verifier *signing.V
 	}
 	// Rekor keys the reply by "<16-hex tree ID><UUID>" (or the bare UUID).
 	if !strings.HasSuffix(strings.ToLower(id), checked.UUID) {
-		return nil, fmt.Errorf("the log's reply names entry %s but its body is entry %s", clip(id), checked.UUID)
+		return nil, fmt.Errorf("the log's reply names entry %s but its body is entry %s", errcode.Clip(id, maxQuoted), checked.UUID)
 	}
 	return &signing.LogEntry{BundleAnnotation: annotation, LogIndex: checked.LogIndex, UUID: checked.UUID,
 		IntegratedTime: checked.IntegratedTime}, nil
@@ -372,9 +372,5 @@ func RedactURL(raw string) string {
 	return raw
 }
 
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
-}
+// maxQuoted bounds the log's own text quoted in an error.
+const maxQuoted = 200

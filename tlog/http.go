@@ -13,11 +13,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/ocisign/ocisign/internal/errcode"
-	"github.com/ocisign/ocisign/internal/retryafter"
+	"github.com/ocisign/ocisign/internal/retry"
 )
 
 type reply struct {
@@ -42,42 +42,31 @@ func (e *statusError) Error() string {
 	return s
 }
 
-// do sends one request, retrying 5xx, 408, 429 and network errors with
-// backoff (or the log's Retry-After, capped) until ctx ends or the attempts
-// run out. A wait that would outlast ctx's deadline is not started.
+// do sends one request, retrying network errors and what retry.Status
+// calls transient as c.retry says (backoff, the log's Retry-After, no wait
+// past ctx's deadline).
 func (c *Client) do(ctx context.Context, method, path string, body []byte, ok ...int) (*reply, error) {
+	var r *reply
 	var last error
-	var wait time.Duration
-	for attempt := 0; attempt < c.maxAttempts; attempt++ {
-		if attempt > 0 {
-			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-				return nil, fmt.Errorf("%w (not retrying: the next try would be in %s, after the deadline)", last, wait)
-			}
-			if c.sleep(ctx, wait) != nil {
-				return nil, last
-			}
-		}
-		wait = time.Duration(250<<attempt) * time.Millisecond
-		r, err := c.once(ctx, method, path, body)
-		if err != nil {
+	stop := c.retry.Do(ctx, func(int) retry.Outcome {
+		var err error
+		if r, err = c.once(ctx, method, path, body); err != nil {
 			last = err
-			if ctx.Err() != nil {
-				return nil, err
-			}
-			continue
+			return retry.Outcome{Retryable: ctx.Err() == nil}
 		}
-		for _, s := range ok {
-			if r.status == s {
-				return r, nil
-			}
+		if slices.Contains(ok, r.status) {
+			last = nil
+			return retry.Outcome{}
 		}
 		last = &statusError{method: method, path: path, status: r.status, message: rekorMessage(r.body)}
-		if !retryableStatus(r.status) {
-			return nil, last
-		}
-		if d, ok := retryafter.Parse(r.retryAfter, time.Now(), maxRetryAfter); ok {
-			wait = d
-		}
+		return retry.Outcome{Retryable: retry.Status(r.status), RetryAfter: r.retryAfter}
+	})
+	var past *retry.PastDeadlineError
+	switch {
+	case last == nil:
+		return r, nil
+	case errors.As(stop, &past):
+		return nil, fmt.Errorf("%w (not retrying: %v)", last, past)
 	}
 	return nil, last
 }
@@ -123,17 +112,13 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) (*r
 		retryAfter: resp.Header.Get("Retry-After")}, nil
 }
 
-func retryableStatus(s int) bool {
-	return s >= 500 || s == http.StatusRequestTimeout || s == http.StatusTooManyRequests
-}
-
 // rekorMessage extracts Rekor's {"code":..,"message":".."} error text.
 func rekorMessage(body []byte) string {
 	var e struct {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Message != "" {
-		return clip(e.Message)
+		return errcode.Clip(e.Message, maxQuoted)
 	}
 	return ""
 }
@@ -161,7 +146,7 @@ func (c *Client) ctxFail(parent context.Context, op string, err error) error {
 	}
 	var se *statusError
 	if errors.As(err, &se) {
-		return c.fail(op, retryableStatus(se.status), err)
+		return c.fail(op, retry.Status(se.status), err)
 	}
 	var ne net.Error
 	var oe *net.OpError

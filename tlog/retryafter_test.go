@@ -33,7 +33,7 @@ func throttledLog(t *testing.T, throttle int32, retryAfter string) (*fakeLog, *h
 func recordSleeps(c *Client) *[]time.Duration {
 	var mu sync.Mutex
 	waits := &[]time.Duration{}
-	c.sleep = func(ctx context.Context, d time.Duration) error {
+	c.retry.Sleep = func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		*waits = append(*waits, d)
@@ -96,7 +96,8 @@ func TestRekorClientRetryAfterBeyondDeadline(t *testing.T) {
 	}
 }
 
-// Without Retry-After the backoff stays 250ms, 500ms, ...
+// Without Retry-After the backoff is 250ms, 500ms, ..., each jittered to
+// [d/2, d] (internal/retry).
 func TestRekorClientBackoffWithoutRetryAfter(t *testing.T) {
 	f, srv, _ := throttledLog(t, 2, "")
 	c, err := New(srv.URL, Options{PublicKey: &f.key.PublicKey})
@@ -108,8 +109,13 @@ func TestRekorClientBackoffWithoutRetryAfter(t *testing.T) {
 	if _, err := c.Upload(context.Background(), s.payload, s.signature, s.pub); err != nil {
 		t.Fatal(err)
 	}
-	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}
-	if len(*waits) != 2 || (*waits)[0] != want[0] || (*waits)[1] != want[1] {
-		t.Errorf("waits %v, want %v", *waits, want)
+	if len(*waits) != 2 {
+		t.Fatalf("waits %v, want 2", *waits)
+	}
+	for i, d := range *waits {
+		base := 250 * time.Millisecond << i
+		if d < base/2 || d > base {
+			t.Errorf("wait %d is %v, want within [%v, %v]", i, d, base/2, base)
+		}
 	}
 }

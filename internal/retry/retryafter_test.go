@@ -1,4 +1,4 @@
-package retryafter
+package retry
 
 import (
 	"net/http"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestParse(t *testing.T) {
+func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	const limit = 10 * time.Second
 	cases := []struct {
@@ -26,9 +26,9 @@ func TestParse(t *testing.T) {
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
 	}
 	for _, c := range cases {
-		got, ok := Parse(c.in, now, limit)
+		got, ok := ParseRetryAfter(c.in, now, limit)
 		if got != c.want || ok != c.ok {
-			t.Errorf("Parse(%q) = %s, %v; want %s, %v", c.in, got, ok, c.want, c.ok)
+			t.Errorf("ParseRetryAfter(%q) = %s, %v; want %s, %v", c.in, got, ok, c.want, c.ok)
 		}
 	}
 }

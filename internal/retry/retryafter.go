@@ -1,6 +1,6 @@
-// Package retryafter reads the Retry-After header the registry client and
-// the transparency log client both honour.
-package retryafter
+// The Retry-After header.
+
+package retry
 
 import (
 	"net/http"
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// Parse reads delay-seconds or an HTTP date (relative to now), capped at
+// ParseRetryAfter reads delay-seconds or an HTTP date (relative to now), capped at
 // limit (so absurd values cannot overflow); ok is false for a missing or
 // unreadable value.
-func Parse(v string, now time.Time, limit time.Duration) (time.Duration, bool) {
+func ParseRetryAfter(v string, now time.Time, limit time.Duration) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
