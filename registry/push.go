@@ -34,14 +34,24 @@ func (c *Client) putBlobs(ctx context.Context, conn *repoConn, plan *appendPlan)
 }
 
 // putBlobsAndCheckTag is round 2 for one job: the uploads round 1 did not
-// finish and, alongside them (no extra round trip), a HEAD of the .sig tag.
-// If another writer pushed since round 1 read the tag, plan.moved makes
-// finishAppend merge again before pushing instead of overwriting that write.
+// finish and, alongside them (no extra round trip), a HEAD of the .sig tag. If another writer
+// pushed since round 1 read the tag, plan.moved makes finishAppend merge
+// again before pushing instead of overwriting that write. When the PUTs
+// outlast the HEAD by far (a loaded registry: the case with contention),
+// the tag is checked once more so the check stays close to our push.
 func (c *Client) putBlobsAndCheckTag(ctx context.Context, conn *repoConn, job *signJob, plan *appendPlan) error {
 	if !c.readBack || len(plan.blobs) == 0 {
 		// Nothing to upload: the push follows round 1's read at once, so a
 		// check would only add its own round trip to the window it guards.
 		return c.putBlobs(ctx, conn, plan)
+	}
+	check := func() bool {
+		// Advisory: if the HEAD fails, the read-back after the push remains.
+		current, known, err := c.tagDigest(ctx, conn, job.sigRef, job.tag)
+		if err == nil && known && !job.headUnreliable {
+			plan.moved = !plan.isRead(current)
+		}
+		return err == nil && known
 	}
 	// The PUTs are sent first: the HEAD then lands as late as it can.
 	var err error
@@ -51,12 +61,13 @@ func (c *Client) putBlobsAndCheckTag(ctx context.Context, conn *repoConn, job *s
 		defer wg.Done()
 		err = c.putBlobs(ctx, conn, plan)
 	}()
-	// Advisory: if the HEAD fails, the read-back after the push remains.
-	current, known, headErr := c.tagDigest(ctx, conn, job.sigRef, job.tag)
-	if headErr == nil && known && !job.headUnreliable {
-		plan.moved = !plan.isRead(current)
-	}
+	start := time.Now()
+	checked := check()
+	answered := time.Now()
 	wg.Wait()
+	if err == nil && checked && !plan.moved && time.Since(answered) > max(2*answered.Sub(start), staleCheckAfter) {
+		check()
+	}
 	return err
 }
 
@@ -86,6 +97,9 @@ const (
 	// contention: a writer that read the tag before our push may still be
 	// about to overwrite it.
 	settleChecks = 2
+	// staleCheckAfter: a pre-push check older than this (and than twice its
+	// own latency) when the blob PUTs end is repeated before the push.
+	staleCheckAfter = 25 * time.Millisecond
 )
 
 // finishAppend is rounds 3 and 4: PUT the manifest (old layers + ours) and
