@@ -273,8 +273,7 @@ func TestPrePushCheckOverlapsBlobPuts(t *testing.T) {
 // When the blob PUTs outlast the pre-push HEAD by far (a loaded registry,
 // the case with contention), the HEAD is repeated before the push: a write
 // that lands after the first HEAD answered but before the PUTs end is
-// merged, not overwritten. (Cross-host, 60 trials of 8 processes: 35–36 of
-// 480 signatures lost with the repeat, 68 without it; docs/design.md.)
+// merged, not overwritten (docs/design.md has the cross-host numbers).
 func TestSlowUploadsRepeatThePrePushCheck(t *testing.T) {
 	front, host, direct := hookedRegistry(t)
 	digest := memtest.PushImage(t, host+"/app:v1")
