@@ -216,17 +216,26 @@ func TestPrePushCheckMergesAWriteSinceRound1(t *testing.T) {
 		}
 		return false
 	})
+	signMergingBeforePush(t, host, SignRequest{Reference: host + "/app:v1"}, &foreign, &manifestPuts)
+}
+
+// signMergingBeforePush signs req with a new key and checks that the
+// foreign signature written meanwhile (*foreign, set by the test's hook)
+// was merged before the only manifest push, as a pre-push check does.
+func signMergingBeforePush(t *testing.T, host string, req SignRequest, foreign **signing.Signer, manifestPuts *atomic.Int32) {
+	t.Helper()
 	var logs []string
 	var mu sync.Mutex
 	c := newTestClient(Options{Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
 	k := mustSigner(t)
-	if _, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app:v1", Signer: k}); err != nil {
+	req.Signer = k
+	if _, err := c.Sign(ctx(t), req); err != nil {
 		t.Fatal(err)
 	}
-	if foreign == nil {
+	if *foreign == nil {
 		t.Fatal("the foreign write did not happen")
 	}
-	if validWith(t, host, "app", k) != 1 || validWith(t, host, "app", foreign) != 1 {
+	if validWith(t, host, "app", k) != 1 || validWith(t, host, "app", *foreign) != 1 {
 		t.Fatalf("a signature is missing; logs %q", logs)
 	}
 	if n := manifestPuts.Load(); n != 1 {
@@ -297,22 +306,7 @@ func TestSlowUploadsRepeatThePrePushCheck(t *testing.T) {
 		}
 		return false
 	})
-	var logs []string
-	var mu sync.Mutex
-	c := newTestClient(Options{Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
-	k := mustSigner(t)
-	if _, err := c.Sign(ctx(t), SignRequest{Reference: host + "/app@" + digest, Signer: k, JustPushed: true}); err != nil {
-		t.Fatal(err)
-	}
-	if foreign == nil {
-		t.Fatal("the foreign write did not happen")
-	}
-	if validWith(t, host, "app", k) != 1 || validWith(t, host, "app", foreign) != 1 {
-		t.Fatalf("a signature is missing (the write after the first check was overwritten); logs %q", logs)
-	}
-	if n := manifestPuts.Load(); n != 1 {
-		t.Fatalf("%d manifest PUTs; the repeated check should have merged before the only push (logs %q)", n, logs)
-	}
+	signMergingBeforePush(t, host, SignRequest{Reference: host + "/app@" + digest, JustPushed: true}, &foreign, &manifestPuts)
 }
 
 // 400 MANIFEST_BLOB_UNKNOWN on the manifest PUT (a blob of the merged

@@ -30,7 +30,7 @@ func (b *bench) concurrency(trials int) error {
 	b.printf("Lost = signatures missing at the end.\n\n")
 	b.printf("| signers | trials | signatures expected | signatures lost | trials with a loss | signer runs that failed |\n|---|---|---|---|---|---|\n")
 	for _, t := range b.cliTools() {
-		lost, badTrials := 0, 0
+		var tally lossTally
 		var failed atomic.Int32
 		for trial := 0; trial < trials; trial++ {
 			ref, err := b.image()
@@ -53,17 +53,11 @@ func (b *bench) concurrency(trials int) error {
 			}
 			close(start)
 			wg.Wait()
-			missing, err := b.missingSignatures(ref, pubs)
-			if err != nil {
+			if err := tally.trial(b, ref, pubs); err != nil {
 				return err
 			}
-			lost += missing
-			if missing > 0 {
-				badTrials++
-			}
 		}
-		b.printf("| 8 × %s processes | %d | %d | %d (%.0f%%) | %d | %d |\n", t.name, trials, trials*signers, lost,
-			100*float64(lost)/float64(trials*signers), badTrials, failed.Load())
+		b.printf("| 8 × %s processes | %s | %d |\n", t.name, tally.row(trials, signers), failed.Load())
 	}
 	// 8 requests on one port.
 	p, err := th.StartPort(b.ocisign, b.env())
@@ -71,7 +65,8 @@ func (b *bench) concurrency(trials int) error {
 		return err
 	}
 	defer p.Close()
-	lost, badTrials, portFailed := 0, 0, 0
+	var tally lossTally
+	portFailed := 0
 	for trial := 0; trial < trials; trial++ {
 		ref, err := b.image()
 		if err != nil {
@@ -92,17 +87,11 @@ func (b *bench) concurrency(trials int) error {
 				portFailed++
 			}
 		}
-		missing, err := b.missingSignatures(ref, pubs)
-		if err != nil {
+		if err := tally.trial(b, ref, pubs); err != nil {
 			return err
 		}
-		lost += missing
-		if missing > 0 {
-			badTrials++
-		}
 	}
-	b.printf("| 8 requests on one ocisign port | %d | %d | %d (%.0f%%) | %d | %d |\n\n", trials, trials*signers, lost,
-		100*float64(lost)/float64(trials*signers), badTrials, portFailed)
+	b.printf("| 8 requests on one ocisign port | %s | %d |\n\n", tally.row(trials, signers), portFailed)
 	return nil
 }
 
@@ -119,4 +108,24 @@ func (b *bench) missingSignatures(ref string, pubs []string) (int, error) {
 		}
 	}
 	return missing, nil
+}
+
+// lossTally counts the signatures lost over the trials of one row.
+type lossTally struct{ lost, badTrials int }
+
+// trial adds the signatures ref lacks after one trial.
+func (l *lossTally) trial(b *bench, ref string, pubs []string) error {
+	missing, err := b.missingSignatures(ref, pubs)
+	l.lost += missing
+	if missing > 0 {
+		l.badTrials++
+	}
+	return err
+}
+
+// row is the table's trials, expected, lost and trials-with-a-loss cells
+// for trials of `per` signatures each.
+func (l *lossTally) row(trials, per int) string {
+	return fmt.Sprintf("%d | %d | %d (%.0f%%) | %d", trials, trials*per, l.lost,
+		100*float64(l.lost)/float64(trials*per), l.badTrials)
 }
