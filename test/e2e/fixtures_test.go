@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/ocisign/ocisign/internal/memregistry"
 	"github.com/ocisign/ocisign/internal/memregistry/memtest"
 )
 
@@ -141,15 +142,6 @@ func digestRef(repo, digest string) string { return repoRef(repo) + "@" + digest
 
 func nextTag() string { return fmt.Sprintf("t%d", tagCounter.Add(1)) }
 
-func randomImage(t *testing.T) v1.Image {
-	t.Helper()
-	img, err := random.Image(512, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // pushImage pushes a new random single-platform image and returns its digest.
 func pushImage(t *testing.T, repo string) string {
 	t.Helper()
@@ -170,20 +162,17 @@ var platforms = []v1.Platform{
 	{OS: "linux", Architecture: "s390x"},
 }
 
-// multiPlatformIndex builds an OCI index with n random platform images.
+// multiPlatformIndex builds an OCI index with n random platform images
+// (memregistry.RandomIndex over the platforms above, in turn).
 func multiPlatformIndex(t *testing.T, n int) (v1.ImageIndex, []string) {
 	t.Helper()
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	var children []string
-	for i := 0; i < n; i++ {
-		img := randomImage(t)
-		d, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := platforms[i%len(platforms)]
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
-		children = append(children, d.String())
+	ps := make([]v1.Platform, n)
+	for i := range ps {
+		ps[i] = platforms[i%len(platforms)]
+	}
+	idx, children, err := memregistry.RandomIndex(ps)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return idx, children
 }
@@ -223,7 +212,10 @@ func pushNestedIndex(t *testing.T, repo string) (string, string, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := randomImage(t)
+	img, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	imgDigest, err := img.Digest()
 	if err != nil {
 		t.Fatal(err)
